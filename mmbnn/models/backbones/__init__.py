@@ -1,0 +1,3 @@
+from .ssd_vgg import SSDVGGBN
+
+__all__ = ['SSDVGGBN']

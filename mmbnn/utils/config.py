@@ -1,0 +1,99 @@
+"""Config preparation shared by tools/train.py and tools/test.py."""
+import difflib
+import inspect
+import os.path as osp
+
+from mmengine.config import Config
+
+# Top-level keys mmengine's Runner reads, plus ones configs and tools set.
+_RUNNER_KEYS = None
+_OTHER_KEYS = ('runner_type', 'custom_imports', 'tta_model', 'tta_pipeline',
+               'auto_scale_lr', 'find_unused_parameters', 'model_wrapper_cfg')
+# Helper names mmdet's own configs use at top level (never misspellings).
+_HELPER_KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
+                'dataset_type', 'data_root', 'backend_args', 'vis_backends')
+
+
+def runner_keys():
+    global _RUNNER_KEYS
+    if _RUNNER_KEYS is None:
+        from mmengine.runner import Runner
+        params = inspect.signature(Runner.__init__).parameters
+        _RUNNER_KEYS = frozenset(p for p in params if p != 'self') | set(
+            _OTHER_KEYS)
+    return _RUNNER_KEYS
+
+
+def check_top_level_keys(cfg: Config) -> None:
+    """Refuse a top-level key that is a misspelling of one the Runner reads.
+
+    The Runner ignores top-level keys it does not know, and configs use free
+    top-level names for helpers (``input_size``, ``train_pipeline``), so only
+    near misses of the Runner's own keys (``trian_cfg``) can be caught.
+    """
+    known = runner_keys()
+    for key in cfg.keys():
+        if key in known or key in _HELPER_KEYS or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        if close:
+            raise KeyError(f'config key {key!r} is not read by the Runner; did '
+                           f'you mean {close[0]!r}?')
+
+
+def fix_dataloaders(cfg: Config) -> None:
+    """``persistent_workers=True`` needs worker processes (stack.md, item 5)."""
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if loader and not loader.get('num_workers', 0) and loader.get(
+                'persistent_workers', False):
+            loader['persistent_workers'] = False
+
+
+def set_data_root(cfg: Config, root: str) -> None:
+    """Point every ``data_root`` (and any ``ann_file`` under it, such as
+    CocoMetric's) that starts with the config's top-level ``data_root`` at
+    ``root``: the one switch between generated and real data."""
+    old = cfg.get('data_root')
+    if not old:
+        raise KeyError('--data-root needs a top-level `data_root` in the config '
+                       'to replace')
+
+    def visit(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ('data_root', 'ann_file') and isinstance(
+                        value, str) and value.startswith(old):
+                    node[key] = osp.join(root, value[len(old):])
+                else:
+                    visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    cfg.data_root = root
+    for key in cfg.keys():
+        visit(cfg[key])
+
+
+def load_config(path: str, cfg_options=None, work_dir=None,
+                launcher: str = 'none', data_root=None) -> Config:
+    """Load a config, apply ``--cfg-options`` and the checks every tool needs."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path!r} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if data_root is not None:
+        set_data_root(cfg, data_root)
+    cfg.launcher = launcher
+    # work_dir priority: command line > config > configs' file name.
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    check_top_level_keys(cfg)
+    fix_dataloaders(cfg)
+    from .dist import init_cpu_distributed
+    init_cpu_distributed(cfg)
+    return cfg

@@ -1,0 +1,37 @@
+"""CPU-only distributed start-up (PyTorch DDP over gloo)."""
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_cpu_distributed(cfg) -> bool:
+    """Start the gloo process group for a ``--launcher pytorch`` run on CPU.
+
+    mmengine 0.10.7's pytorch launcher calls ``torch.cuda.set_device`` and its
+    Runner wraps the model with ``device_ids=[LOCAL_RANK]``; both fail without
+    a GPU. When no GPU is visible this starts the process group itself (the
+    Runner then skips its own initialisation) and makes DDP wrap a CPU module.
+    Returns whether it did anything; with a GPU, mmengine's path is used.
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return False
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f'launcher {cfg.launcher!r} needs GPUs; on CPU use '
+                         "--launcher pytorch (torchrun, gloo backend)")
+    if not dist.is_initialized():
+        missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+                   if k not in os.environ]
+        if missing:
+            raise RuntimeError(f'--launcher pytorch expects {missing} in the '
+                               'environment; start it with tools/dist_train.sh '
+                               '(torchrun)')
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    # Explicit None: the Runner would default device_ids to [LOCAL_RANK].
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    return True

@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from mmbnn.models.backbones import SSDVGGBN
+
+
+def test_ssd300_feature_shapes_and_widths():
+    net = SSDVGGBN(widen_factor=0.25).eval()
+    conv4_3, fc7 = net(torch.rand(1, 3, 300, 300))
+    # SSD300: 300 -> 150 -> 75 -> 38 (ceil mode) -> 19.
+    assert conv4_3.shape == (1, 128, 38, 38)
+    assert fc7.shape == (1, 256, 19, 19)
+    assert net.layers['conv1_1'].conv.out_channels == 16
+    convs = [n for n in net.layers if not n.startswith('pool')]
+    assert len(convs) == 15  # 13 VGG16 convs + fc6 + fc7
+    assert all(hasattr(net.layers[n], 'bn') for n in convs)
+
+
+def test_fc6_dilation_really_applies():
+    net = SSDVGGBN(widen_factor=0.125, fc6_dilation=6).eval()
+    fc6 = net.layers['fc6']
+    x = torch.zeros(1, fc6.conv.in_channels, 19, 19)
+    base = fc6.conv(x)[0, :, 9, 9]
+    # A 3x3 kernel with dilation 6 sees offsets -6, 0, +6 only.
+    for offset, seen in ((6, True), (3, False), (1, False)):
+        y = x.clone()
+        y[0, :, 9, 9 + offset] = 1.0
+        changed = not torch.allclose(fc6.conv(y)[0, :, 9, 9], base)
+        assert changed == seen, offset
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='out_features'):
+        SSDVGGBN(out_features=('conv9_9',))
+    with pytest.raises(ValueError, match='widen_factor'):
+        SSDVGGBN(widen_factor=0)

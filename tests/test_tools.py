@@ -1,0 +1,118 @@
+"""tools/train.py, tools/test.py and tools/dist_train.sh end to end on
+tiny generated datasets."""
+import glob
+import os
+import os.path as osp
+import pickle
+import re
+import socket
+import sys
+
+import pytest
+
+from conftest import DEMO_CONFIG, QUICK_LOADERS, ROOT, run, tool
+
+COCO_CONFIG = osp.join(ROOT, 'configs', 'demo',
+                       'faster-rcnn_r18_fpn_fp_synthcoco.py')
+
+
+def _metric(stdout, key):
+    found = re.findall(rf'^{re.escape(key)}: ([0-9.]+)$', stdout, re.M)
+    assert found, f'{key} not printed:\n{stdout[-3000:]}'
+    return float(found[-1])
+
+
+@pytest.fixture(scope='module')
+def voc_run(tmp_path_factory, voc_root):
+    """One epoch of the demo SSD on the tiny generated VOC set."""
+    work = str(tmp_path_factory.mktemp('voc_run'))
+    tool('train.py', DEMO_CONFIG, '--work-dir', work, '--data-root',
+         osp.join(voc_root, 'VOCdevkit', ''), '--cfg-options',
+         'train_cfg.max_epochs=1', *QUICK_LOADERS)
+    return work
+
+
+def test_train_writes_checkpoint_and_validates(voc_run):
+    assert osp.isfile(osp.join(voc_run, 'epoch_1.pth'))
+    logs = glob.glob(osp.join(voc_run, '*', '*.log'))
+    text = open(logs[0]).read()
+    assert 'pascal_voc/mAP' in text  # validation ran at the last epoch
+
+
+def test_test_tool_prints_voc_map_dumps_and_draws(voc_run, voc_root, tmp_path):
+    out = str(tmp_path / 'preds.pkl')
+    result = tool('test.py', DEMO_CONFIG, osp.join(voc_run, 'epoch_1.pth'),
+                  '--work-dir', str(tmp_path), '--data-root',
+                  osp.join(voc_root, 'VOCdevkit', ''), '--out', out,
+                  '--show-dir', 'vis', '--cfg-options', *QUICK_LOADERS)
+    value = _metric(result.stdout, 'pascal_voc/mAP')
+    assert 0.0 <= value <= 1.0
+    with open(voc_root + '/VOCdevkit/VOC2007/ImageSets/Main/test.txt') as f:
+        num_test = len(f.read().split())
+    with open(out, 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == num_test
+    assert {'bboxes', 'scores', 'labels'} <= set(preds[0]['pred_instances'])
+    drawn = glob.glob(osp.join(str(tmp_path), '*', 'vis', '*.jpg'))
+    assert len(drawn) == num_test
+    assert 'drawn detections:' in result.stdout
+
+
+def test_resume_continues_from_checkpoint(voc_run, voc_root):
+    result = tool('train.py', DEMO_CONFIG, '--work-dir', voc_run, '--resume',
+                  '--data-root', osp.join(voc_root, 'VOCdevkit', ''),
+                  '--cfg-options', 'train_cfg.max_epochs=2', *QUICK_LOADERS)
+    combined = result.stdout + result.stderr
+    assert 'resumed epoch: 1' in combined
+    assert osp.isfile(osp.join(voc_run, 'epoch_2.pth'))
+
+
+def test_coco_train_then_test_prints_bbox_map(tmp_path, coco_root):
+    work = str(tmp_path / 'coco')
+    quick = [*QUICK_LOADERS, 'model.test_cfg.rcnn.score_thr=0.0']
+    tool('train.py', COCO_CONFIG, '--work-dir', work, '--data-root',
+         osp.join(coco_root, ''), '--cfg-options', 'train_cfg.max_epochs=1',
+         *quick)
+    result = tool('test.py', COCO_CONFIG, osp.join(work, 'epoch_1.pth'),
+                  '--work-dir', work, '--data-root', osp.join(coco_root, ''),
+                  '--cfg-options', *quick)
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
+        assert 0.0 <= _metric(result.stdout, key) <= 1.0
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dist_train_two_processes_gloo(tmp_path, voc_root):
+    work = str(tmp_path / 'dist')
+    result = run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), DEMO_CONFIG,
+                  '2', '--work-dir', work, '--data-root',
+                  osp.join(voc_root, 'VOCdevkit', ''), '--cfg-options',
+                  'train_cfg.max_epochs=1', *QUICK_LOADERS],
+                 env=dict(PYTHON=sys.executable, PORT=str(_free_port()),
+                          OMP_NUM_THREADS='1'))
+    log = open(glob.glob(osp.join(work, '*', '*.log'))[0]).read()
+    assert 'Distributed training: True' in log
+    assert re.search(r'GPU number: 2\b', log)
+    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    # Each of the 2 ranks sees half the batches of the 12-image training set.
+    assert 'Epoch(train) [1][3/3]' in log, result.stdout[-2000:]
+
+
+def test_stock_mmdet_train_tool_takes_mmbnn_config(tmp_path, voc_root):
+    import mmdet
+    stock = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    root = osp.join(voc_root, 'VOCdevkit', '')
+    opts = ['train_cfg.max_epochs=1',
+            'train_dataloader.persistent_workers=False',
+            'val_dataloader.persistent_workers=False',
+            'test_dataloader.persistent_workers=False', *QUICK_LOADERS]
+    opts += [f'train_dataloader.dataset.dataset.datasets.{i}.data_root={root}'
+             for i in (0, 1)]
+    opts += [f'val_dataloader.dataset.data_root={root}']
+    run([sys.executable, stock, DEMO_CONFIG, '--work-dir', str(tmp_path),
+         '--cfg-options', *opts])
+    assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))

@@ -1,0 +1,71 @@
+"""Evaluate a checkpoint (mmdet's command line; prints the metrics)."""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
+from mmbnn.utils.config import load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the metrics file goes')
+    parser.add_argument('--out', help='dump predictions to this .pkl file')
+    parser.add_argument('--show', action='store_true',
+                        help='show each image with its detections')
+    parser.add_argument(
+        '--show-dir', help='save images with drawn detections to '
+        'WORK_DIR/TIMESTAMP/SHOW_DIR')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='seconds each image is shown with --show')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. test_dataloader.batch_size=4')
+    parser.add_argument(
+        '--data-root', help="replace the config's data_root (and paths under "
+        'it) with this directory, e.g. data/VOCdevkit/')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out must name a .pkl file, got {args.out!r}')
+    if not os.path.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher, args.data_root)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        from mmdet.engine.hooks.utils import trigger_visualization_hook
+        cfg = trigger_visualization_hook(cfg, args)
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
+              Runner.from_cfg(cfg))
+    if args.out is not None:
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+    metrics = runner.test()
+    for key, value in metrics.items():
+        print(f'{key}: {value:.4f}' if isinstance(value, float) else
+              f'{key}: {value}')
+    if args.show_dir:
+        print('drawn detections:',
+              os.path.join(runner.log_dir, args.show_dir))
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

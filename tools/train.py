@@ -1,0 +1,63 @@
+"""Train a detector (mmdet's command line; mmbnn modules and fixes loaded)."""
+import argparse
+import os
+import sys
+
+from mmengine.config import DictAction
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
+from mmbnn.utils.config import load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (bf16 autocast on CPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch / base_batch_size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from this checkpoint, or without a path from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. model.backbone.depth=34')
+    parser.add_argument(
+        '--data-root', help="replace the config's data_root (and paths under "
+        'it) with this directory, e.g. data/VOCdevkit/')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher, args.data_root)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size '
+                           'in the config')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
+              Runner.from_cfg(cfg))
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
