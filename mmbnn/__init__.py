@@ -9,6 +9,6 @@ from .version import __version__
 
 _apply_compat_fixes()
 
-from . import datasets, models  # noqa: E402,F401 (registration)
+from . import datasets, engine, models  # noqa: E402,F401 (registration)
 
 __all__ = ['__version__']

@@ -1,38 +1,25 @@
-"""The built-in demo: generate the VOC-format scenes if absent, train the demo
-SSD, evaluate it with VOC mAP and draw its detections.
+"""The built-in demo: write the VOC-format scenes if absent, train the demo SSD
+in full precision and as a DIR-Net BNN (IMB weights, DTE gradients), evaluate
+both with VOC07 mAP and draw the BNN's detections.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--data-root data/synthetic]
 """
 import argparse
-import os
 import os.path as osp
-import re
-import subprocess
 import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from mmbnn.apis import train_and_test  # noqa: E402
+from mmbnn.datasets.synthetic import DEMO_VOC, ensure_voc  # noqa: E402
 
-CONFIG = osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
-# The generated set the demo trains on: VOC2007 trainval + VOC2012 trainval
-# for training, VOC2007 test for evaluation.
-DATA = dict(num_trainval=300, num_test=150, num_trainval_2012=100,
-            image_size=240, num_classes=6, seed=0)
-
-
-def stream(cmd):
-    """Run a command, echoing its output; return the output."""
-    print('$', ' '.join(cmd), flush=True)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        lines.append(line)
-    if proc.wait() != 0:
-        sys.exit(f'demo step failed (exit {proc.returncode}): {" ".join(cmd)}')
-    return ''.join(lines)
+MODELS = (
+    ('SSD192 VGG16-w0.25, full precision',
+     osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py'), 'fp'),
+    ('SSD192 VGG16-w0.25, BNN (IMB + DTE)',
+     osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_synthvoc.py'), 'bnn'),
+)
 
 
 def main(argv=None):
@@ -40,46 +27,31 @@ def main(argv=None):
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
     parser.add_argument('--data-root', default=osp.join('data', 'synthetic'))
     parser.add_argument('--epochs', type=int, default=None,
-                        help="training epochs (default: the config's)")
+                        help="training epochs (default: the configs')")
     args = parser.parse_args(argv)
 
-    timings = {}
     start = time.time()
-    voc = osp.join(args.data_root, 'VOCdevkit')
-    if not osp.isfile(osp.join(voc, 'VOC2012', 'ImageSets', 'Main',
-                               'trainval.txt')):
-        from mmbnn.datasets import generate_voc
-        print(f'generating the demo data set under {voc} ...', flush=True)
-        generate_voc(args.data_root, **DATA)
-    timings['data'] = time.time() - start
+    ensure_voc(args.data_root, **DEMO_VOC)
+    data_s = time.time() - start
+    options = [] if args.epochs is None else [f'train_cfg.max_epochs={args.epochs}']
+    results = []
+    for name, config, slug in MODELS:
+        print(f'\n### {name}: {config}', flush=True)
+        results.append((name, train_and_test(
+            config, osp.join(args.work_dir, slug),
+            osp.join(args.data_root, 'VOCdevkit', ''), options,
+            show_dir='detections' if slug == 'bnn' else None)))
 
-    common = ['--work-dir', args.work_dir, '--data-root', osp.join(voc, '')]
-    options = [] if args.epochs is None else [
-        '--cfg-options', f'train_cfg.max_epochs={args.epochs}']
-    start = time.time()
-    stream([sys.executable, osp.join('tools', 'train.py'), CONFIG, *common,
-            *options])
-    timings['train'] = time.time() - start
-    with open(osp.join(ROOT, args.work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-
-    start = time.time()
-    out = stream([sys.executable, osp.join('tools', 'test.py'), CONFIG,
-                  checkpoint, *common, '--show-dir', 'detections'])
-    timings['test'] = time.time() - start
-    found = re.findall(r'^pascal_voc/mAP: ([0-9.]+)$', out, re.M)
-    drawn = re.findall(r'^drawn detections: (.+)$', out, re.M)
-
-    print('\n' + '=' * 64)
-    print(f'mmbnn demo: {CONFIG}')
-    print(f'{"model":<36}{"VOC07 mAP@0.5 (11-point)":>28}')
-    print(f'{"SSD192 VGG16-w0.25, full precision":<36}'
-          f'{float(found[-1]) if found else float("nan"):>28.4f}')
-    print('time: ' + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items()))
-    print(f'checkpoint: {checkpoint}')
+    print('\n' + '=' * 72)
+    print(f'{"model":<40}{"VOC07 mAP@0.5 (11-pt)":>22}{"train s":>10}')
+    for name, r in results:
+        print(f'{name:<40}{r["metric"]:>22.4f}{r["train_s"]:>10.0f}')
+    print(f'total {time.time() - start:.0f} s (data {data_s:.0f} s); '
+          f'checkpoints: {", ".join(r["checkpoint"] for _, r in results)}')
+    drawn = [r['drawn'] for _, r in results if r['drawn']]
     if drawn:
-        print(f'drawn detections: {drawn[-1]}')
-    print('=' * 64)
+        print(f'drawn detections (BNN): {drawn[0]}')
+    print('=' * 72)
 
 
 if __name__ == '__main__':

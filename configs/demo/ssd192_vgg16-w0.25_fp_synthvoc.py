@@ -88,7 +88,7 @@ val_dataloader = dict(
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_epochs = 8
+max_epochs = 6
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=max_epochs)
 # Adam trains this small from-scratch model faster than SSD's SGD recipe.

@@ -412,3 +412,22 @@ def generate(kind: str, out_dir: str, **kwargs) -> Dict[str, int]:
                          f'{sorted(makers)}')
     return makers[kind](out_dir, **kwargs)
 
+
+# The built-in demo's data set (tools/demo.py, tools/benchmarks/ablation.py).
+DEMO_VOC = dict(num_trainval=300, num_test=150, num_trainval_2012=100,
+                image_size=240, num_classes=6, seed=0)
+
+
+def ensure_voc(out_dir: str, **kwargs) -> bool:
+    """Write the VOC-format set under ``out_dir`` unless it is already there;
+    returns whether it wrote it."""
+    lists = osp.join(out_dir, 'VOCdevkit', '{}', 'ImageSets', 'Main', '{}.txt')
+    done = [lists.format('VOC2007', 'test')]
+    if kwargs.get('num_trainval_2012', 1):
+        done.append(lists.format('VOC2012', 'trainval'))
+    if all(osp.isfile(path) for path in done):
+        return False
+    print(f'generating the VOC-format data set under {out_dir} ...', flush=True)
+    generate_voc(out_dir, **kwargs)
+    return True
+

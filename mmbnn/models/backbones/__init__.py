@@ -1,3 +1,4 @@
+from .bireal_resnet import BiRealResNet
 from .ssd_vgg import SSDVGGBN
 
-__all__ = ['SSDVGGBN']
+__all__ = ['BiRealResNet', 'SSDVGGBN']

@@ -1,0 +1,71 @@
+# DIR-Net SSD300 on VOC07+12 trainval, tested on VOC07 test (11-point mAP).
+# Binary: VGG16 backbone (BiDet's layout: BN after every binary conv, L2Norm
+#   on conv4_3, dilated fc6) and the SSD extra layers (neck) -- mode
+#   'backbone+neck'. Real: the stem conv (conv1_1), every BN, the head's
+#   classification/regression prediction convs.
+# Weights: IMB (balanced, standardized, power-of-two scaled sign).
+# Activations: sign. Gradients: DTE, two stages over training progress, with
+#   the distribution-sensitive cap on t (epsilon 0.1, delta 0.1).
+# Start the backbone from a binary ImageNet checkpoint with
+#   --cfg-options model.backbone.init_cfg.type=Pretrained \
+#                 model.backbone.init_cfg.checkpoint=checkpoints/<file>.pth
+_base_ = ['mmdet::pascal_voc/ssd300_voc0712.py']
+custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+
+binarized = 'backbone+neck'
+binary_conv = dict(
+    type='BinaryConv2d',
+    binarize='both',
+    weight_binarizer='imb',
+    activation_binarizer='sign',
+    weight_estimator='dte',
+    activation_estimator='dte',
+    epsilon=0.1,
+    delta=0.1)
+binary_act = dict(type='Hardtanh')  # a ReLU would make every next sign +1
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='SSDVGGBN',
+        widen_factor=1.0,
+        conv_cfg=binary_conv,
+        norm_cfg=dict(type='BN'),
+        act_cfg=binary_act,
+        fc6_dilation=6,
+        out_features=('conv4_3', 'fc7')),
+    neck=dict(conv_cfg=binary_conv, norm_cfg=dict(type='BN'), act_cfg=binary_act))
+
+# The DTE schedule, per iteration: stage 1 (k = 1/t) while t grows from
+# t_min to 1, stage 2 (k = 1) up to t_max; boundary None = where t crosses 1.
+custom_hooks = [
+    dict(type='NumClassCheckHook'),
+    dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
+    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
+         boundary=None, by_epoch=False, log_interval=50),
+]
+
+# Same data as the stock config, read through the checked dataset class.
+dataset_type = 'CheckedVOCDataset'
+data_root = 'data/VOCdevkit/'
+train_dataloader = dict(
+    dataset=dict(
+        dataset=dict(datasets=[
+            dict(type=dataset_type, data_root=data_root,
+                 ann_file='VOC2007/ImageSets/Main/trainval.txt',
+                 data_prefix=dict(sub_data_root='VOC2007/'),
+                 filter_cfg=dict(filter_empty_gt=True, min_size=32),
+                 pipeline={{_base_.train_pipeline}}),
+            dict(type=dataset_type, data_root=data_root,
+                 ann_file='VOC2012/ImageSets/Main/trainval.txt',
+                 data_prefix=dict(sub_data_root='VOC2012/'),
+                 filter_cfg=dict(filter_empty_gt=True, min_size=32),
+                 pipeline={{_base_.train_pipeline}}),
+        ])))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+test_dataloader = val_dataloader
+# Binary nets train with Adam (AdamBNN); lr for batch 8 x 8 GPUs.
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0))

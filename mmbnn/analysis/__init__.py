@@ -1,0 +1,3 @@
+from .summary import LayerRow, Summary, summarize
+
+__all__ = ['LayerRow', 'Summary', 'summarize']

@@ -1,0 +1,3 @@
+from .binary import BinaryConv2d, BinaryLinear, BinaryMixin
+
+__all__ = ['BinaryConv2d', 'BinaryLinear', 'BinaryMixin']

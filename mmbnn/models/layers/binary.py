@@ -1,0 +1,184 @@
+"""Binary conv and linear layers built from ``mmbnn.ops``."""
+from functools import partial
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+
+from mmbnn.ops import (ESTIMATORS, WEIGHT_BINARIZERS, dte_t_cap,
+                       imb_standardize, updating_ratio)
+
+MODES = ('both', 'activations', 'weights', 'none')
+ACTIVATION_BINARIZERS = ('sign', )
+
+
+def _choice(value, options, what):
+    if value not in options:
+        raise ValueError(f'unknown {what} {value!r}; choose from {sorted(options)}')
+    return value
+
+
+class BinaryMixin:
+    """What ``BinaryConv2d`` and ``BinaryLinear`` share.
+
+    Args:
+        binarize (str): ``'both'`` (1-bit weights and activations),
+            ``'activations'`` (real weights; AdamBNN's step 1), ``'weights'``
+            or ``'none'`` (a full-precision layer, same parameters).
+        weight_binarizer (str): ``'imb'`` (DIR-Net), ``'xnor'`` or ``'sign'``.
+        activation_binarizer (str): ``'sign'`` (plain sign of the input).
+        weight_estimator, activation_estimator (str): ``'dte'``, ``'ede'``,
+            ``'ste'`` or ``'approx'``: the backward of each sign.
+        epsilon, delta (float): DTE's distribution-sensitive bound: in stage
+            2, ``t`` is capped so that at least ``epsilon`` of the elements
+            keep a gradient factor ``>= delta`` (methods.md 1.2).
+        act_cap_momentum (float): momentum of the running estimate of the
+            activations' ``t`` cap.
+
+    Buffers ``k``, ``t`` and ``stage`` are set by ``BinarySchedulerHook``
+    and saved in checkpoints, so a resumed run continues with the same values.
+    """
+
+    def _init_binary(self, binarize, weight_binarizer, activation_binarizer,
+                     weight_estimator, activation_estimator, epsilon, delta,
+                     act_cap_momentum):
+        self.binarize = _choice(binarize, MODES, 'binarize mode')
+        self.weight_binarizer = _choice(weight_binarizer, WEIGHT_BINARIZERS,
+                                        'weight_binarizer')
+        self.activation_binarizer = _choice(activation_binarizer,
+                                            ACTIVATION_BINARIZERS,
+                                            'activation_binarizer')
+        self.weight_estimator = _choice(weight_estimator, ESTIMATORS,
+                                        'weight_estimator')
+        self.activation_estimator = _choice(activation_estimator, ESTIMATORS,
+                                            'activation_estimator')
+        if not (0 < epsilon < 1 and 0 < delta < 1 and 0 <= act_cap_momentum < 1):
+            raise ValueError('epsilon and delta must be in (0, 1) and '
+                             'act_cap_momentum in [0, 1)')
+        self.epsilon, self.delta = epsilon, delta
+        self.act_cap_momentum = act_cap_momentum
+        self.register_buffer('k', torch.ones(()))
+        self.register_buffer('t', torch.ones(()))
+        self.register_buffer('stage', torch.ones((), dtype=torch.long))
+        self.register_buffer('act_t_cap', torch.full((), float('inf')))
+        self.track_stats = False
+        self.stats = {}
+
+    @property
+    def binary_weights(self) -> bool:
+        return self.binarize in ('both', 'weights')
+
+    @property
+    def binary_activations(self) -> bool:
+        return self.binarize in ('both', 'activations')
+
+    def _estimator(self, name, t_cap=None):
+        fn = ESTIMATORS[name]
+        if name == 'ede':
+            return partial(fn, k=self.k, t=self.t)
+        if name == 'dte':
+            return partial(fn, k=self.k, t=self.t, t_cap=t_cap)
+        return fn
+
+    def _stage2(self, name):
+        return name == 'dte' and int(self.stage) == 2
+
+    def binarized_weight(self) -> torch.Tensor:
+        w = self.weight
+        if not self.binary_weights:
+            return w
+        tanh_estimator = self.weight_estimator in ('ede', 'dte')
+        t_cap = None
+        if self._stage2(self.weight_estimator) or (self.track_stats
+                                                    and tanh_estimator):
+            # What the sign sees: the standardized filter for IMB.
+            seen = (imb_standardize(w.detach())
+                    if self.weight_binarizer == 'imb' else w.detach())
+            if self._stage2(self.weight_estimator):
+                t_cap = dte_t_cap(seen, self.epsilon, self.delta)
+            if self.track_stats:
+                t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
+                self.stats['weight_ratio'] = float(
+                    updating_ratio(seen, t, self.delta))
+        binarizer = WEIGHT_BINARIZERS[self.weight_binarizer]
+        return binarizer(w, self._estimator(self.weight_estimator, t_cap))
+
+    def binarized_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.binary_activations:
+            return x
+        t_cap = None
+        if self._stage2(self.activation_estimator):
+            if self.training:
+                with torch.no_grad():
+                    cap = dte_t_cap(x, self.epsilon, self.delta).to(self.act_t_cap)
+                    if torch.isinf(self.act_t_cap):
+                        self.act_t_cap.copy_(cap)
+                    else:
+                        m = self.act_cap_momentum
+                        self.act_t_cap.mul_(m).add_((1 - m) * cap)
+            t_cap = self.act_t_cap
+        if self.track_stats and self.activation_estimator in ('ede', 'dte'):
+            t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
+            self.stats['act_ratio'] = float(updating_ratio(x, t, self.delta))
+            self.stats['act_saturation'] = float((x.detach().abs() > 1).float().mean())
+        return self._estimator(self.activation_estimator, t_cap)(x)
+
+    def extra_repr(self):
+        return (f'{super().extra_repr()}, binarize={self.binarize}, '
+                f'weight={self.weight_binarizer}/{self.weight_estimator}, '
+                f'act={self.activation_binarizer}/{self.activation_estimator}')
+
+
+@MODELS.register_module()
+class BinaryConv2d(BinaryMixin, nn.Conv2d):
+    """``nn.Conv2d`` with binarized weights and/or input (IMB + DTE by default).
+
+    Stride, padding (any ``padding_mode``), dilation, groups and bias are
+    those of ``nn.Conv2d``, applied to the binarized tensors. Registered as a
+    conv layer type: ``conv_cfg=dict(type='BinaryConv2d', ...)`` in mmcv/mmdet
+    modules. Zero padding of a binary input is the usual BNN convention.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode='zeros', binarize='both', weight_binarizer='imb',
+                 activation_binarizer='sign', weight_estimator='dte',
+                 activation_estimator='dte', epsilon=0.1, delta=0.1,
+                 act_cap_momentum=0.9, device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, padding_mode,
+                         device=device, dtype=dtype)
+        self._init_binary(binarize, weight_binarizer, activation_binarizer,
+                          weight_estimator, activation_estimator, epsilon,
+                          delta, act_cap_momentum)
+
+    def forward(self, x):
+        return self._conv_forward(self.binarized_input(x),
+                                  self.binarized_weight(), self.bias)
+
+
+@MODELS.register_module()
+class BinaryLinear(BinaryMixin, nn.Linear):
+    """``nn.Linear`` with binarized weights and/or input (IMB + DTE by default)."""
+
+    def __init__(self, in_features, out_features, bias=True, binarize='both',
+                 weight_binarizer='imb', activation_binarizer='sign',
+                 weight_estimator='dte', activation_estimator='dte',
+                 epsilon=0.1, delta=0.1, act_cap_momentum=0.9, device=None,
+                 dtype=None):
+        super().__init__(in_features, out_features, bias, device=device,
+                         dtype=dtype)
+        self._init_binary(binarize, weight_binarizer, activation_binarizer,
+                          weight_estimator, activation_estimator, epsilon,
+                          delta, act_cap_momentum)
+
+    def forward(self, x):
+        return F.linear(self.binarized_input(x), self.binarized_weight(),
+                        self.bias)
+
+
+# Binary blocks use Hardtanh (IR-Net, Bi-Real); mmcv registers no such
+# activation, so make it available to act_cfg.
+if 'Hardtanh' not in MODELS.module_dict:
+    MODELS.register_module('Hardtanh', module=nn.Hardtanh)

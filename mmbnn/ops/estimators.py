@@ -1,0 +1,111 @@
+"""Sign with a choice of backward estimator (methods.md 1.2).
+
+Every estimator's forward is ``sign`` with ``sign(0) = +1`` (a binary value
+must be packable into one bit); they differ only in the gradient they pass:
+
+- ``ste_sign``: clipped straight-through, ``1`` where ``|x| <= 1``;
+- ``approx_sign``: Bi-Real Net's piecewise polynomial, ``2 - 2|x|`` on
+  ``(-1, 1)``;
+- ``ede_sign`` / ``dte_sign``: the derivative of ``k * tanh(t * x)``,
+  ``k * t * (1 - tanh(t * x) ** 2)`` (IR-Net's EDE; DIR-Net's DTE uses the
+  same function with a two-stage schedule for ``k, t`` and a per-layer cap
+  on ``t``, see ``schedules``).
+
+Plain PyTorch, device- and dtype-agnostic: the output has the input's dtype.
+"""
+import torch
+
+__all__ = ['binary_sign', 'ste_sign', 'approx_sign', 'ede_sign', 'dte_sign',
+           'ESTIMATORS']
+
+
+def binary_sign(x: torch.Tensor) -> torch.Tensor:
+    """``+1`` where ``x >= 0`` else ``-1``, in ``x``'s dtype (no gradient)."""
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.where(x >= 0, one, -one)
+
+
+class _STESign(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+class _ApproxSign(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        # 2 + 2x on [-1, 0) and 2 - 2x on [0, 1) are both 2 - 2|x|.
+        return grad * (2 - 2 * x.abs()).clamp_min(0).to(grad.dtype)
+
+
+class _TanhSign(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x, k, t):
+        ctx.save_for_backward(x, k, t)
+        return binary_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, k, t = ctx.saved_tensors
+        # At least float32: tanh saturates early in half precision.
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        t = t.to(dtype)
+        # k t (1 - tanh(t x)^2), in place on one temporary (a hot path).
+        d = torch.tanh(x.to(dtype) * t)
+        d.mul_(d).sub_(1).mul_(-k.to(dtype) * t).mul_(grad)
+        return d.to(grad.dtype), None, None
+
+
+def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(device=like.device)
+    return torch.tensor(float(value), device=like.device)
+
+
+def ste_sign(x: torch.Tensor) -> torch.Tensor:
+    """Sign; backward: clipped straight-through estimator."""
+    return _STESign.apply(x)
+
+
+def approx_sign(x: torch.Tensor) -> torch.Tensor:
+    """Sign; backward: Bi-Real Net's ApproxSign, ``max(2 - 2|x|, 0)``."""
+    return _ApproxSign.apply(x)
+
+
+def ede_sign(x: torch.Tensor, k=1.0, t=1.0) -> torch.Tensor:
+    """Sign; backward: IR-Net's EDE, ``k * t * (1 - tanh(t x)^2)``.
+
+    ``k`` and ``t`` are floats or (broadcastable) tensors, e.g. per channel.
+    """
+    return _TanhSign.apply(x, _as_tensor(k, x), _as_tensor(t, x))
+
+
+def dte_sign(x: torch.Tensor, k=1.0, t=1.0, t_cap=None) -> torch.Tensor:
+    """Sign; backward: DIR-Net's DTE, ``k * t' * (1 - tanh(t' x)^2)`` with
+    ``t' = min(t, t_cap)``.
+
+    ``k, t`` come from ``dte_schedule``; ``t_cap`` from ``dte_t_cap`` (the
+    distribution-sensitive bound, applied in stage 2 only by the caller).
+    """
+    t = _as_tensor(t, x)
+    if t_cap is not None:
+        t = torch.minimum(t, _as_tensor(t_cap, x))
+    return _TanhSign.apply(x, _as_tensor(k, x), t)
+
+
+ESTIMATORS = dict(ste=ste_sign, approx=approx_sign, ede=ede_sign, dte=dte_sign)

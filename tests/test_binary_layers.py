@@ -1,0 +1,151 @@
+"""BinaryConv2d / BinaryLinear against F.conv2d / F.linear on explicitly
+binarized tensors."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmbnn.models.layers import BinaryConv2d, BinaryLinear
+
+
+def _pm1(x):
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+def _imb_by_hand(w):
+    """IMB written out independently of mmbnn.ops."""
+    flat = w.reshape(w.shape[0], -1).double()
+    c = flat - flat.mean(1, keepdim=True)
+    n = c.shape[1]
+    std = (c.pow(2).sum(1, keepdim=True) / (n - 1)).sqrt()
+    w_hat = c / std
+    s = 2.0 ** torch.round(torch.log2(w_hat.abs().mean(1, keepdim=True)))
+    return (s * _pm1(w_hat)).reshape(w.shape).to(w.dtype)
+
+
+CASES = [
+    dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1),
+    dict(in_channels=4, out_channels=6, kernel_size=3, dilation=2, padding=2),
+    dict(in_channels=6, out_channels=9, kernel_size=3, groups=3, padding=1),
+    dict(in_channels=4, out_channels=5, kernel_size=(1, 3), padding=(0, 1),
+         bias=True),
+    dict(in_channels=4, out_channels=5, kernel_size=(3, 2), stride=(2, 1)),
+    dict(in_channels=4, out_channels=4, kernel_size=3, padding=1,
+         padding_mode='circular'),
+]
+
+
+@pytest.mark.parametrize('kwargs', CASES)
+def test_conv_equals_f_conv2d_on_binarized_tensors(kwargs):
+    torch.manual_seed(0)
+    kwargs = dict(bias=False, **kwargs) if 'bias' not in kwargs else kwargs
+    layer = BinaryConv2d(**kwargs)
+    x = torch.randn(2, kwargs['in_channels'], 11, 9)
+    x[0, 0, 0, :3] = 0.0  # sign(0) = +1
+    xb, wb = _pm1(x), _imb_by_hand(layer.weight.detach())
+    ref_layer = torch.nn.Conv2d(**kwargs)
+    with torch.no_grad():
+        ref_layer.weight.copy_(wb)
+        if layer.bias is not None:
+            ref_layer.bias.copy_(layer.bias)
+    torch.testing.assert_close(layer(x), ref_layer(xb))
+    if kwargs.get('padding_mode', 'zeros') == 'zeros':
+        expected = F.conv2d(xb, wb, layer.bias, layer.stride, layer.padding,
+                            layer.dilation, layer.groups)
+        torch.testing.assert_close(layer(x), expected)
+
+
+def test_modes_choose_what_is_binarized():
+    torch.manual_seed(1)
+    x = torch.randn(1, 4, 8, 8)
+    layer = BinaryConv2d(4, 4, 3, padding=1, bias=False)
+    w = layer.weight.detach()
+    wb = _imb_by_hand(w)
+    expected = {
+        'both': F.conv2d(_pm1(x), wb, padding=1),
+        'activations': F.conv2d(_pm1(x), w, padding=1),
+        'weights': F.conv2d(x, wb, padding=1),
+        'none': F.conv2d(x, w, padding=1),
+    }
+    for mode, out in expected.items():
+        layer.binarize = mode
+        torch.testing.assert_close(layer(x), out)
+
+
+def test_xnor_and_sign_weight_binarizers():
+    torch.manual_seed(2)
+    x = torch.randn(1, 3, 6, 6)
+    for name in ('xnor', 'sign'):
+        layer = BinaryConv2d(3, 4, 3, bias=False, weight_binarizer=name)
+        w = layer.weight.detach()
+        alpha = (w.abs().mean((1, 2, 3), keepdim=True) if name == 'xnor'
+                 else torch.ones(4, 1, 1, 1))
+        torch.testing.assert_close(layer(x), F.conv2d(_pm1(x), alpha * _pm1(w)))
+
+
+def test_linear_equals_f_linear():
+    torch.manual_seed(3)
+    layer = BinaryLinear(10, 4)
+    x = torch.randn(5, 10)
+    expected = F.linear(_pm1(x), _imb_by_hand(layer.weight.detach()), layer.bias)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_gradients_follow_the_estimators():
+    torch.manual_seed(4)
+    layer = BinaryConv2d(2, 3, 1, bias=False, activation_estimator='ste',
+                         weight_estimator='ste')
+    x = (torch.randn(1, 2, 5, 5) * 2).requires_grad_(True)
+    layer(x).sum().backward()
+    outside = x.detach().abs() > 1
+    assert (x.grad[outside] == 0).all() and (x.grad[~outside] != 0).all()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    # Through IMB's standardization the gradient of each filter sums to 0.
+    torch.testing.assert_close(layer.weight.grad.sum((1, 2, 3)),
+                               torch.zeros(3), atol=1e-5, rtol=0)
+
+
+def test_ede_layer_uses_its_k_and_t_buffers():
+    layer = BinaryConv2d(1, 1, 1, bias=False, binarize='activations',
+                         activation_estimator='ede')
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    layer.k.fill_(2.0)
+    layer.t.fill_(3.0)
+    x = torch.tensor([[[[0.0, 0.2, -0.5]]]], requires_grad=True)
+    layer(x).sum().backward()
+    expected = 2.0 * 3.0 * (1 - torch.tanh(3.0 * x.detach()) ** 2)
+    torch.testing.assert_close(x.grad, expected)
+
+
+def test_dte_stage_two_caps_t_to_keep_elements_updating():
+    torch.manual_seed(5)
+    layer = BinaryConv2d(8, 8, 3, padding=1, bias=False)
+    layer.stage.fill_(2)
+    layer.k.fill_(1.0)
+    layer.t.fill_(1e4)  # uncapped, almost no element would get a gradient
+    layer.train()
+    x = torch.randn(4, 8, 6, 6, requires_grad=True)
+    layer(x).sum().backward()
+    assert torch.isfinite(layer.act_t_cap) and layer.act_t_cap < 1e4
+    assert (layer.weight.grad.abs() > 0).float().mean() > 0.1
+    assert (x.grad.abs() > 1e-6).float().mean() >= 0.09
+
+
+def test_registered_as_conv_layer_for_mmcv_modules():
+    from mmcv.cnn import ConvModule
+    module = ConvModule(4, 8, 3, padding=1, conv_cfg=dict(
+        type='BinaryConv2d', weight_binarizer='xnor'), norm_cfg=dict(type='BN'))
+    assert isinstance(module.conv, BinaryConv2d)
+    assert module.conv.weight_binarizer == 'xnor'
+    assert module(torch.randn(2, 4, 5, 5)).shape == (2, 8, 5, 5)
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(binarize='all'), 'binarize mode'),
+    (dict(weight_binarizer='ternary'), 'weight_binarizer'),
+    (dict(activation_estimator='magic'), 'activation_estimator'),
+    (dict(epsilon=1.5), 'epsilon'),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BinaryConv2d(2, 2, 3, **kwargs)

@@ -1,0 +1,118 @@
+"""BinarySchedulerHook: (k, t) follow the schedule and survive --resume."""
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+import mmbnn  # noqa: F401
+from mmbnn.engine.hooks import BinarySchedulerHook
+from mmbnn.models.layers import BinaryConv2d
+from mmbnn.ops import dte_schedule, ede_schedule
+
+
+class _Toy(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = BinaryConv2d(3, 4, 3, padding=1)
+        self.conv2 = BinaryConv2d(4, 2, 1, activation_estimator='ede')
+
+    def forward(self, inputs, target=None, mode='tensor'):
+        out = self.conv2(self.conv1(inputs)).mean((1, 2, 3))
+        if mode == 'loss':
+            return dict(loss=((out - target) ** 2).mean())
+        return out
+
+
+class _Data(Dataset):
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return dict(inputs=torch.randn(3, 6, 6, generator=g),
+                    target=torch.randn((), generator=g))
+
+
+class _Record(Hook):
+    """Records (k, t, stage) of every layer as seen by each iteration."""
+    priority = 'LOW'
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        layers = [m for m in runner.model.modules() if isinstance(m, BinaryConv2d)]
+        self.seen[runner.iter] = [(float(m.k), float(m.t), int(m.stage))
+                                  for m in layers]
+
+
+def _runner(work_dir, max_iters, seen, resume=False, **hook_kwargs):
+    return Runner(
+        model=_Toy(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=True),
+                              collate_fn=dict(type='default_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        optim_wrapper=dict(optimizer=dict(type='Adam', lr=1e-2)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=4,
+                                           by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[BinarySchedulerHook(log_interval=2, **hook_kwargs),
+                      _Record(seen)],
+        resume=resume, randomness=dict(seed=0), default_scope='mmdet',
+        experiment_name=f'toy_{work_dir.name}_{max_iters}_{resume}')
+
+
+def test_values_follow_the_schedule_per_iteration(tmp_path):
+    seen = {}
+    _runner(tmp_path, 10, seen, t_min=0.01, t_max=100.0).train()
+    assert sorted(seen) == list(range(10))
+    for it, layers in seen.items():
+        k, t, stage = dte_schedule(it / 10, 0.01, 100.0)
+        for lk, lt, ls in layers:
+            assert (lk, ls) == (pytest.approx(k), stage)
+            assert lt == pytest.approx(t, rel=1e-6)
+    assert {s for layers in seen.values() for *_, s in layers} == {1, 2}
+
+
+def test_ede_schedule_option(tmp_path):
+    seen = {}
+    _runner(tmp_path, 4, seen, schedule='ede').train()
+    for it, layers in seen.items():
+        k, t = ede_schedule(it / 4)
+        assert layers[0][:2] == (pytest.approx(k), pytest.approx(t, rel=1e-6))
+
+
+def test_resumed_run_continues_with_the_same_values(tmp_path):
+    full, first, second = {}, {}, {}
+    _runner(tmp_path / 'full', 8, full).train()
+    _runner(tmp_path / 'part', 4, first).train()
+    # Resume from iter_4.pth of the 4-iteration run, now aiming at 8.
+    _runner(tmp_path / 'part', 8, second, resume=True).train()
+    assert sorted(second) == [4, 5, 6, 7]
+    for it in range(4, 8):
+        assert second[it] == full[it]
+    assert full[4] != full[7]
+
+
+def test_updating_ratios_reach_the_log(tmp_path):
+    runner = _runner(tmp_path, 4, {})
+    runner.train()
+    scalars = runner.message_hub.log_scalars
+    assert 'train/bnn_t' in scalars and 'train/bnn_k' in scalars
+    for key in ('train/bnn_act_ratio_min', 'train/bnn_weight_ratio_mean',
+                'train/bnn_act_saturation_mean'):
+        value = scalars[key].current()
+        assert 0.0 <= value <= 1.0, key
+
+
+def test_bad_hook_arguments():
+    with pytest.raises(ValueError, match='schedule'):
+        BinarySchedulerHook(schedule='cosine')
+    with pytest.raises(ValueError, match='t_min'):
+        BinarySchedulerHook(t_min=2.0, t_max=1.0)

@@ -1,0 +1,72 @@
+"""mAP of the demo detector at one training budget: full precision, DIR-Net
+(IMB + DTE), the plain sign + STE baseline and the two ablations.
+
+    python tools/benchmarks/ablation.py [--epochs N] [--only NAME ...]
+
+Prints a markdown table (and writes it to WORK_DIR/ablation.md).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from mmbnn.apis import train_and_test  # noqa: E402
+from mmbnn.datasets.synthetic import DEMO_VOC, ensure_voc  # noqa: E402
+
+FP = osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
+BNN = osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_synthvoc.py')
+
+
+def binary(weights, estimator):
+    return [f'model.{part}.conv_cfg.{key}={value}'
+            for part in ('backbone', 'neck')
+            for key, value in (('weight_binarizer', weights),
+                               ('weight_estimator', estimator),
+                               ('activation_estimator', estimator))]
+
+
+VARIANTS = {
+    'FP': (FP, []),
+    'IMB + DTE': (BNN, []),
+    'sign + STE': (BNN, binary('sign', 'ste')),
+    'IMB + STE': (BNN, binary('imb', 'ste')),
+    'sign + DTE': (BNN, binary('sign', 'dte')),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--epochs', type=int, default=None,
+                        help="training epochs for every variant (default: "
+                        "the demo configs')")
+    parser.add_argument('--only', nargs='+', choices=list(VARIANTS),
+                        default=list(VARIANTS))
+    parser.add_argument('--data-root', default=osp.join('data', 'synthetic'))
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'ablation'))
+    args = parser.parse_args(argv)
+    ensure_voc(args.data_root, **DEMO_VOC)
+    budget = [] if args.epochs is None else [f'train_cfg.max_epochs={args.epochs}']
+    rows = []
+    for name in args.only:
+        config, options = VARIANTS[name]
+        slug = name.lower().replace(' + ', '-')
+        result = train_and_test(config, osp.join(args.work_dir, slug),
+                                osp.join(args.data_root, 'VOCdevkit', ''),
+                                options + budget, echo=False)
+        rows.append((name, result))
+        print(f'{name}: mAP {result["metric"]:.4f} (train {result["train_s"]:.0f} s)',
+              flush=True)
+    table = ['| variant | VOC07 mAP@0.5 (11-point) | train time (s) |',
+             '|---|---|---|']
+    table += [f'| {n} | {r["metric"]:.4f} | {r["train_s"]:.0f} |' for n, r in rows]
+    text = '\n'.join(table)
+    print(text)
+    os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
+    with open(osp.join(ROOT, args.work_dir, 'ablation.md'), 'w') as f:
+        f.write(text + '\n')
+
+
+if __name__ == '__main__':
+    main()
