@@ -1,0 +1,66 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import ROOT, tool
+from mmbnn.analysis import summarize
+from mmbnn.models.backbones import BiRealResNet
+from mmbnn.models.layers import BinaryConv2d
+
+
+def test_summary_counts_by_hand():
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3),                                 # 8x8 -> 6x6, real
+        BinaryConv2d(4, 8, 3),                              # 6x6 -> 4x4, binary
+        BinaryConv2d(8, 8, 1, binarize='activations'),      # real weights
+        nn.Flatten(), nn.Linear(128, 2))
+    s = summarize(model, torch.randn(1, 3, 8, 8))
+    assert s.total('binary_params') == 8 * 4 * 9
+    assert s.total('fp_params') == (4 * 27 + 4) + 8 + (64 + 8) + (256 + 2)
+    assert s.total('binary_macs') == 8 * 4 * 4 * 36
+    assert s.total('fp_macs') == 4 * 6 * 6 * 27 + 8 * 4 * 4 * 8 + 2 * 128
+    n_bin, n_fp = 288, 450
+    assert s.compression == pytest.approx((n_bin + n_fp) * 4 / (n_bin / 8 + n_fp * 4))
+    assert s.binary_mac_fraction == pytest.approx(4608 / (4608 + 3888 + 1024 + 256))
+
+
+def test_summary_tool_on_the_binary_ssd300_config():
+    result = tool('analysis/bnn_summary.py', f'{ROOT}/configs/bnn_ssd300_voc.py')
+    out = result.stdout
+    assert 'backbone.layers.conv1_1.conv' in out  # the real stem is listed
+    compression = float(out.split('compression vs all-float32: ')[1].split('x')[0])
+    fraction = float(out.split('binary MACs: ')[1].split('%')[0])
+    # Real stem, BN and head keep the compression well below 32x.
+    assert 3 < compression < 32 and 80 < fraction < 100
+
+
+@pytest.mark.parametrize('depth,blocks', [(18, 2 + 2 + 2 + 2), (34, 3 + 4 + 6 + 3)])
+def test_bireal_resnet_shapes_and_binary_convs(depth, blocks):
+    net = BiRealResNet(depth=depth, base_channels=16).eval()
+    outs = net(torch.randn(1, 3, 67, 67))  # odd size: shortcuts must match
+    assert [o.shape[1] for o in outs] == [16, 32, 64, 128]
+    assert [o.shape[-1] for o in outs] == [17, 9, 5, 3]
+    binary = [m for m in net.modules() if isinstance(m, BinaryConv2d)]
+    assert len(binary) == 2 * blocks
+    assert all(m.binarize == 'both' and m.weight_binarizer == 'imb' for m in binary)
+    # Stem and the 1x1 downsample shortcuts stay real.
+    assert type(net.stem[0]) is nn.Conv2d
+    assert sum(type(m) is nn.Conv2d for m in net.modules()) == 1 + 3
+
+
+def test_bireal_resnet_fp_mode_out_indices_and_freezing():
+    net = BiRealResNet(base_channels=8, out_indices=(1, 3), frozen_stages=1,
+                       norm_eval=True,
+                       conv_cfg=dict(type='BinaryConv2d', binarize='none'))
+    outs = net(torch.randn(2, 3, 64, 64))
+    assert len(outs) == 2 and net.out_channels == [16, 64]
+    assert not any(p.requires_grad for p in net.stem.parameters())
+    assert not any(p.requires_grad for p in net.stages[0].parameters())
+    assert all(p.requires_grad for p in net.stages[1].parameters())
+    net.train()
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert not any(m.training for m in bns)
+    with pytest.raises(ValueError, match='depth'):
+        BiRealResNet(depth=50)
+    with pytest.raises(ValueError, match='out_indices'):
+        BiRealResNet(out_indices=(4,))
