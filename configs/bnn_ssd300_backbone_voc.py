@@ -2,4 +2,4 @@
 # convention): the SSD extra layers (neck) are real-valued.
 _base_ = ['./bnn_ssd300_voc.py']
 binarized = 'backbone'
-model = dict(neck=dict(conv_cfg=None, act_cfg=dict(type='ReLU')))
+model = dict(neck=dict(conv_cfg=None, act_cfg=dict(_delete_=True, type='ReLU')))

@@ -22,7 +22,10 @@ binary_conv = dict(
     activation_estimator='dte',
     epsilon=0.1,
     delta=0.1)
-binary_act = dict(type='Hardtanh')  # a ReLU would make every next sign +1
+# No activation between BN and the next sign (a ReLU would make every sign +1;
+# Hardtanh's zero gradient beyond 1 starves a VGG without shortcuts: see
+# docs/benchmarks.md). shortcuts=True adds Bi-Real shortcuts [choice].
+binary_act = None
 
 model = dict(
     backbone=dict(
@@ -33,6 +36,7 @@ model = dict(
         norm_cfg=dict(type='BN'),
         act_cfg=binary_act,
         fc6_dilation=6,
+        shortcuts=False,
         out_features=('conv4_3', 'fc7')),
     neck=dict(conv_cfg=binary_conv, norm_cfg=dict(type='BN'), act_cfg=binary_act))
 

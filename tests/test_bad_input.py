@@ -120,3 +120,13 @@ def test_persistent_workers_dropped_without_workers():
     cfg = load_config(DEMO_CONFIG, {'train_dataloader.num_workers': 0})
     assert cfg.train_dataloader.persistent_workers is False
     assert cfg.val_dataloader.persistent_workers is True
+
+
+def test_amp_without_gpu_is_refused_clearly(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present: --amp is supported')
+    result = tool('train.py', DEMO_CONFIG, '--amp', '--work-dir',
+                  str(tmp_path), check=False)
+    assert result.returncode != 0
+    assert '--amp needs a GPU' in result.stderr

@@ -34,3 +34,20 @@ def test_bad_arguments():
         SSDVGGBN(out_features=('conv9_9',))
     with pytest.raises(ValueError, match='widen_factor'):
         SSDVGGBN(widen_factor=0)
+
+
+def test_shortcuts_add_identity_where_shapes_match_and_keep_keys():
+    plain = SSDVGGBN(widen_factor=0.125).eval()
+    short = SSDVGGBN(widen_factor=0.125, shortcuts=True).eval()
+    assert plain.state_dict().keys() == short.state_dict().keys()
+    short.load_state_dict(plain.state_dict())
+    layer = short.layers['conv1_2']  # 8 -> 8 channels: has a shortcut
+    x = torch.randn(1, 8, 10, 10)
+    ref = plain.layers['conv1_2']
+    expected = torch.relu(ref.bn(ref.conv(x)) + x)
+    torch.testing.assert_close(layer(x), expected)
+    # conv1_1 (3 -> 8) and conv2_1 (8 -> 16) change shape: no shortcut.
+    y = torch.randn(1, 3, 10, 10)
+    torch.testing.assert_close(short.layers['conv1_1'](y), plain.layers['conv1_1'](y))
+    z = torch.randn(1, 8, 10, 10)
+    torch.testing.assert_close(short.layers['conv2_1'](z), plain.layers['conv2_1'](z))

@@ -1,6 +1,7 @@
 """The built-in demo: write the VOC-format scenes if absent, train the demo SSD
-in full precision and as a DIR-Net BNN (IMB weights, DTE gradients), evaluate
-both with VOC07 mAP and draw the BNN's detections.
+in full precision, then as a DIR-Net BNN (IMB weights, DTE gradients)
+starting from the FP weights; evaluate both with VOC07 mAP and draw the BNN's
+detections.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--data-root data/synthetic]
 """
@@ -37,9 +38,11 @@ def main(argv=None):
     results = []
     for name, config, slug in MODELS:
         print(f'\n### {name}: {config}', flush=True)
+        # The BNN starts from the FP model's real-valued weights.
+        init = [f'load_from={results[0][1]["checkpoint"]}'] if results else []
         results.append((name, train_and_test(
             config, osp.join(args.work_dir, slug),
-            osp.join(args.data_root, 'VOCdevkit', ''), options,
+            osp.join(args.data_root, 'VOCdevkit', ''), options + init,
             show_dir='detections' if slug == 'bnn' else None)))
 
     print('\n' + '=' * 72)

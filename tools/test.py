@@ -3,11 +3,9 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import load_config  # noqa: E402
+from mmbnn.utils.config import add_common_args, load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,14 +21,7 @@ def parse_args(argv=None):
         'WORK_DIR/TIMESTAMP/SHOW_DIR')
     parser.add_argument('--wait-time', type=float, default=2,
                         help='seconds each image is shown with --show')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. test_dataloader.batch_size=4')
-    parser.add_argument(
-        '--data-root', help="replace the config's data_root (and paths under "
-        'it) with this directory, e.g. data/VOCdevkit/')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):

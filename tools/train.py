@@ -3,11 +3,9 @@ import argparse
 import os
 import sys
 
-from mmengine.config import DictAction
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import load_config  # noqa: E402
+from mmbnn.utils.config import add_common_args, load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -15,21 +13,14 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (bf16 autocast on CPU)')
+                        help='automatic mixed precision (needs a GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch / base_batch_size')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or without a path from the latest '
         'checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. model.backbone.depth=34')
-    parser.add_argument(
-        '--data-root', help="replace the config's data_root (and paths under "
-        'it) with this directory, e.g. data/VOCdevkit/')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -40,6 +31,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.data_root)
     if args.amp:
+        from mmengine.device import get_device
+        if get_device() == 'cpu':
+            raise SystemExit('--amp needs a GPU (or NPU/MLU/MUSA): mmengine\'s '
+                             'AmpOptimWrapper does not run on the CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:

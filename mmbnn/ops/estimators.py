@@ -25,31 +25,37 @@ def binary_sign(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, one, -one)
 
 
-class _STESign(torch.autograd.Function):
+class _SurrogateSign(torch.autograd.Function):
+    """Sign forward; backward multiplies by ``surrogate(x)``, a derivative."""
 
     @staticmethod
-    def forward(ctx, x):
+    def surrogate(x):
+        raise NotImplementedError
+
+    @classmethod
+    def forward(cls, ctx, x):
         ctx.save_for_backward(x)
         return binary_sign(x)
 
-    @staticmethod
-    def backward(ctx, grad):
+    @classmethod
+    def backward(cls, ctx, grad):
         x, = ctx.saved_tensors
-        return grad * (x.abs() <= 1).to(grad.dtype)
+        return grad * cls.surrogate(x).to(grad.dtype)
 
 
-class _ApproxSign(torch.autograd.Function):
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return binary_sign(x)
+class _STESign(_SurrogateSign):
 
     @staticmethod
-    def backward(ctx, grad):
-        x, = ctx.saved_tensors
+    def surrogate(x):
+        return x.abs() <= 1
+
+
+class _ApproxSign(_SurrogateSign):
+
+    @staticmethod
+    def surrogate(x):
         # 2 + 2x on [-1, 0) and 2 - 2x on [0, 1) are both 2 - 2|x|.
-        return grad * (2 - 2 * x.abs()).clamp_min(0).to(grad.dtype)
+        return (2 - 2 * x.abs()).clamp_min(0)
 
 
 class _TanhSign(torch.autograd.Function):

@@ -24,6 +24,19 @@ def runner_keys():
     return _RUNNER_KEYS
 
 
+def add_common_args(parser) -> None:
+    """Options tools/train.py and tools/test.py share (mmdet's names)."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. model.backbone.depth=34')
+    parser.add_argument(
+        '--data-root', help="replace the config's data_root (and paths under "
+        'it) with this directory, e.g. data/VOCdevkit/')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
 def check_top_level_keys(cfg: Config) -> None:
     """Refuse a top-level key that is a misspelling of one the Runner reads.
 

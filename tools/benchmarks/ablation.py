@@ -1,5 +1,6 @@
 """mAP of the demo detector at one training budget: full precision, DIR-Net
-(IMB + DTE), the plain sign + STE baseline and the two ablations.
+(IMB + DTE), the plain sign + STE baseline and the two ablations; every
+binary variant starts from the FP run's weights.
 
     python tools/benchmarks/ablation.py [--epochs N] [--only NAME ...]
 
@@ -48,13 +49,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ensure_voc(args.data_root, **DEMO_VOC)
     budget = [] if args.epochs is None else [f'train_cfg.max_epochs={args.epochs}']
-    rows = []
-    for name in args.only:
+    rows, init = [], []
+    # FP first: every binary variant starts from its weights, as in the demo.
+    for name in ['FP'] + [n for n in args.only if n != 'FP']:
         config, options = VARIANTS[name]
         slug = name.lower().replace(' + ', '-')
         result = train_and_test(config, osp.join(args.work_dir, slug),
                                 osp.join(args.data_root, 'VOCdevkit', ''),
-                                options + budget, echo=False)
+                                options + budget + init, echo=False)
+        if name == 'FP':
+            init = [f'load_from={result["checkpoint"]}']
         rows.append((name, result))
         print(f'{name}: mAP {result["metric"]:.4f} (train {result["train_s"]:.0f} s)',
               flush=True)

@@ -11,6 +11,15 @@ from mmdet.registry import MODELS
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 
 
+class ShortcutConvModule(ConvModule):
+    """``act(norm(conv(x)) + x)``: a ``ConvModule`` with a Bi-Real shortcut
+    (same parameter names, so FP checkpoints load into either)."""
+
+    def forward(self, x, activate=True, norm=True):
+        out = super().forward(x, activate=False, norm=norm) + x
+        return self.activate(out) if activate and self.with_activation else out
+
+
 @MODELS.register_module()
 class SSDVGGBN(BaseModule):
     """SSD's VGG16 (conv1_1 ... conv5_3, pool5, dilated fc6, fc7) with a norm
@@ -29,6 +38,10 @@ class SSDVGGBN(BaseModule):
         act_cfg (dict): activation after each norm.
         fc6_dilation (int): dilation of the 3x3 ``fc6`` conv (6 in SSD300);
             the padding equals it, so the spatial size is kept.
+        shortcuts (bool): add a Bi-Real shortcut (identity, before the
+            activation) around every conv whose input and output shapes
+            match [choice: off in BiDet's VGG; it lets a small binary VGG
+            train in a short schedule].
         out_features (Sequence[str]): names of the returned features, among
             ``conv{stage}_{index}``, ``fc6`` and ``fc7``.
     """
@@ -39,6 +52,7 @@ class SSDVGGBN(BaseModule):
                  norm_cfg: Dict = dict(type='BN'),
                  act_cfg: Dict = dict(type='ReLU'),
                  fc6_dilation: int = 6,
+                 shortcuts: bool = False,
                  out_features: Sequence[str] = ('conv4_3', 'fc7'),
                  init_cfg=(dict(type='Kaiming', layer='Conv2d'),
                            dict(type='Constant', val=1,
@@ -53,9 +67,11 @@ class SSDVGGBN(BaseModule):
             return max(8, int(round(channels * widen_factor)))
 
         def add(name, in_ch, out_ch, kernel, cfg, **kwargs):
-            self.layers[name] = ConvModule(
-                in_ch, out_ch, kernel, conv_cfg=cfg, norm_cfg=norm_cfg,
-                act_cfg=act_cfg, **kwargs)
+            residual = shortcuts and in_ch == out_ch and name != 'conv1_1'
+            module = ShortcutConvModule if residual else ConvModule
+            self.layers[name] = module(in_ch, out_ch, kernel, conv_cfg=cfg,
+                                       norm_cfg=norm_cfg, act_cfg=act_cfg,
+                                       **kwargs)
             return out_ch
 
         in_ch = 3
