@@ -1,12 +1,12 @@
 """Config preparation shared by tools/train.py and tools/test.py."""
 import difflib
+import functools
 import inspect
 import os.path as osp
 
 from mmengine.config import Config
 
-# Top-level keys mmengine's Runner reads, plus ones configs and tools set.
-_RUNNER_KEYS = None
+# Top-level keys configs and tools set besides the Runner's arguments.
 _OTHER_KEYS = ('runner_type', 'custom_imports', 'tta_model', 'tta_pipeline',
                'auto_scale_lr', 'find_unused_parameters', 'model_wrapper_cfg')
 # Helper names mmdet's own configs use at top level (never misspellings).
@@ -14,14 +14,12 @@ _HELPER_KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
                 'dataset_type', 'data_root', 'backend_args', 'vis_backends')
 
 
-def runner_keys():
-    global _RUNNER_KEYS
-    if _RUNNER_KEYS is None:
-        from mmengine.runner import Runner
-        params = inspect.signature(Runner.__init__).parameters
-        _RUNNER_KEYS = frozenset(p for p in params if p != 'self') | set(
-            _OTHER_KEYS)
-    return _RUNNER_KEYS
+@functools.lru_cache(maxsize=None)
+def runner_keys() -> frozenset:
+    """Top-level keys mmengine's Runner reads, plus ``_OTHER_KEYS``."""
+    from mmengine.runner import Runner
+    params = inspect.signature(Runner.__init__).parameters
+    return frozenset(p for p in params if p != 'self') | set(_OTHER_KEYS)
 
 
 def add_common_args(parser) -> None:
