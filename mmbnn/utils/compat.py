@@ -2,6 +2,7 @@
 
 Each fix names the breakage it answers (docs/stack.md) and is idempotent.
 """
+import functools
 import pickle
 import re
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 __all__ = ['UnsafeCheckpointError', 'load_checkpoint_file', 'apply_all',
-           'SAFE_CHECKPOINT_GLOBALS']
+           'allow_checkpoint_globals']
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -52,16 +53,13 @@ def _mmengine_globals():
             (history_buffer_getattr, '__builtin__.getattr')]
 
 
-SAFE_CHECKPOINT_GLOBALS = None
-
-
+@functools.lru_cache(maxsize=None)
 def allow_checkpoint_globals():
-    """Allowlist the few safe types mmengine Runner checkpoints contain."""
-    global SAFE_CHECKPOINT_GLOBALS
-    if SAFE_CHECKPOINT_GLOBALS is None:
-        SAFE_CHECKPOINT_GLOBALS = _numpy_globals() + _mmengine_globals()
-        torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
-    return SAFE_CHECKPOINT_GLOBALS
+    """Allowlist the few safe types mmengine Runner checkpoints contain
+    (once); returns them."""
+    safe = _numpy_globals() + _mmengine_globals()
+    torch.serialization.add_safe_globals(safe)
+    return tuple(safe)
 
 
 def load_checkpoint_file(filename, map_location=None):

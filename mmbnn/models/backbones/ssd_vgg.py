@@ -95,9 +95,6 @@ class SSDVGGBN(BaseModule):
                              f'{[n for n in self.layers if "pool" not in n]}')
         self.out_features = tuple(out_features)
 
-    def out_channels(self, name: str) -> int:
-        return self.layers[name].conv.out_channels
-
     def forward(self, x):
         outs = {}
         for name, layer in self.layers.items():
