@@ -12,14 +12,14 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from mmbnn.apis import train_and_test  # noqa: E402
+from mmbnn.apis import fp_then_binary  # noqa: E402
 from mmbnn.datasets.synthetic import DEMO_VOC, ensure_voc  # noqa: E402
 
 MODELS = (
-    ('SSD192 VGG16-w0.25, full precision',
-     osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py'), 'fp'),
-    ('SSD192 VGG16-w0.25, BNN (IMB + DTE)',
-     osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_synthvoc.py'), 'bnn'),
+    ('SSD192 VGG16-w0.25, full precision', 'fp',
+     osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py'), []),
+    ('SSD192 VGG16-w0.25, BNN (IMB + DTE)', 'bnn',
+     osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_synthvoc.py'), []),
 )
 
 
@@ -35,15 +35,9 @@ def main(argv=None):
     ensure_voc(args.data_root, **DEMO_VOC)
     data_s = time.time() - start
     options = [] if args.epochs is None else [f'train_cfg.max_epochs={args.epochs}']
-    results = []
-    for name, config, slug in MODELS:
-        print(f'\n### {name}: {config}', flush=True)
-        # The BNN starts from the FP model's real-valued weights.
-        init = [f'load_from={results[0][1]["checkpoint"]}'] if results else []
-        results.append((name, train_and_test(
-            config, osp.join(args.work_dir, slug),
-            osp.join(args.data_root, 'VOCdevkit', ''), options + init,
-            show_dir='detections' if slug == 'bnn' else None)))
+    results = fp_then_binary(MODELS, args.work_dir,
+                             osp.join(args.data_root, 'VOCdevkit', ''), options,
+                             show_dir='detections')
 
     print('\n' + '=' * 72)
     print(f'{"model":<40}{"VOC07 mAP@0.5 (11-pt)":>22}{"train s":>10}')

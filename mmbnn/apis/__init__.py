@@ -1,3 +1,3 @@
-from .experiment import stream, train_and_test
+from .experiment import fp_then_binary, stream, train_and_test
 
-__all__ = ['stream', 'train_and_test']
+__all__ = ['fp_then_binary', 'stream', 'train_and_test']

@@ -55,3 +55,28 @@ def train_and_test(config: str, work_dir: str, data_root: str,
     return dict(metric=float(found[-1]) if found else float('nan'),
                 train_s=train_s, test_s=test_s, checkpoint=checkpoint,
                 drawn=drawn[-1] if drawn else None)
+
+
+def fp_then_binary(runs: List[tuple], work_dir: str, data_root: str,
+                   cfg_options: Optional[List[str]] = None,
+                   show_dir: Optional[str] = None,
+                   echo: bool = True) -> List[tuple]:
+    """``train_and_test`` each ``(name, slug, config, options)`` of ``runs``
+    in order under ``work_dir/slug``; the first is the full-precision model,
+    and every later (binary) run starts from its checkpoint, as BNNs usually
+    start from real-valued weights. ``show_dir`` draws the later runs'
+    detections. Returns ``[(name, result)]``, printing a line per run.
+    """
+    results, init = [], []
+    for name, slug, config, options in runs:
+        if echo:
+            print(f'\n### {name}: {config}', flush=True)
+        result = train_and_test(
+            config, osp.join(work_dir, slug), data_root,
+            list(cfg_options or []) + list(options) + init,
+            show_dir=show_dir if init else None, echo=echo)
+        init = init or [f'load_from={result["checkpoint"]}']
+        results.append((name, result))
+        print(f'{name}: {result["metric"]:.4f} (train {result["train_s"]:.0f} s)',
+              flush=True)
+    return results

@@ -13,7 +13,7 @@ import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from mmbnn.apis import train_and_test  # noqa: E402
+from mmbnn.apis import fp_then_binary  # noqa: E402
 from mmbnn.datasets.synthetic import DEMO_VOC, ensure_voc  # noqa: E402
 
 FP = osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
@@ -49,19 +49,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ensure_voc(args.data_root, **DEMO_VOC)
     budget = [] if args.epochs is None else [f'train_cfg.max_epochs={args.epochs}']
-    rows, init = [], []
     # FP first: every binary variant starts from its weights, as in the demo.
-    for name in ['FP'] + [n for n in args.only if n != 'FP']:
-        config, options = VARIANTS[name]
-        slug = name.lower().replace(' + ', '-')
-        result = train_and_test(config, osp.join(args.work_dir, slug),
-                                osp.join(args.data_root, 'VOCdevkit', ''),
-                                options + budget + init, echo=False)
-        if name == 'FP':
-            init = [f'load_from={result["checkpoint"]}']
-        rows.append((name, result))
-        print(f'{name}: mAP {result["metric"]:.4f} (train {result["train_s"]:.0f} s)',
-              flush=True)
+    names = ['FP'] + [n for n in args.only if n != 'FP']
+    runs = [(n, n.lower().replace(' + ', '-'), *VARIANTS[n]) for n in names]
+    rows = fp_then_binary(runs, args.work_dir,
+                          osp.join(args.data_root, 'VOCdevkit', ''), budget,
+                          echo=False)
     table = ['| variant | VOC07 mAP@0.5 (11-point) | train time (s) |',
              '|---|---|---|']
     table += [f'| {n} | {r["metric"]:.4f} | {r["train_s"]:.0f} |' for n, r in rows]
