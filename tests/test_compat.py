@@ -1,5 +1,4 @@
 """The stack's compatibility fixes, each shown failing without the fix."""
-import os
 import pickle
 
 import numpy as np
@@ -7,7 +6,6 @@ import pytest
 import torch
 
 import mmbnn  # noqa: F401
-from mmbnn.utils import compat
 
 
 def _runner_like_checkpoint(path):
@@ -55,29 +53,6 @@ def test_runner_checkpoint_loads_through_mmengine(tmp_path):
     buf = loaded['message_hub']['log_scalars']['train/loss']
     assert buf.mean() == pytest.approx(0.875)
     assert torch.equal(loaded['state_dict']['w'], torch.ones(2, 3))
-
-
-class _RunsACommand:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}',))
-
-
-def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path):
-    from mmengine.runner.checkpoint import _load_checkpoint
-    marker = tmp_path / 'pwned'
-    path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'payload': _RunsACommand(marker)}, path)
-    with pytest.raises(compat.UnsafeCheckpointError) as err:
-        _load_checkpoint(str(path), map_location='cpu')
-    assert 'system' in str(err.value) and 'evil.pth' in str(err.value)
-    assert isinstance(err.value, pickle.UnpicklingError)
-    assert not marker.exists()
-    # Sanity check that the payload really runs under an unsafe load.
-    torch.load(path, weights_only=False)
-    assert marker.exists()
 
 
 def test_missing_checkpoint_is_named(tmp_path):

@@ -5,7 +5,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import add_common_args, load_config  # noqa: E402
+from mmbnn.utils.config import (add_common_args, build_runner,  # noqa: E402
+                                exit_on_user_error, load_config)
+from mmbnn.utils.checkpoint import check_checkpoint_file  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -26,24 +28,20 @@ def parse_args(argv=None):
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must name a .pkl file, got {args.out!r}')
-    if not os.path.isfile(args.checkpoint):
-        parser.error(f'checkpoint {args.checkpoint!r} does not exist')
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    check_checkpoint_file(args.checkpoint)  # fail before building the model
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher, args.data_root)
+                      args.launcher, args.data_root, args.allow_mismatch)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         from mmdet.engine.hooks.utils import trigger_visualization_hook
         cfg = trigger_visualization_hook(cfg, args)
 
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
-              Runner.from_cfg(cfg))
+    runner = build_runner(cfg)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(
@@ -59,4 +57,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    exit_on_user_error(main)

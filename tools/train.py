@@ -5,7 +5,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import add_common_args, load_config  # noqa: E402
+from mmbnn.utils.config import (add_common_args, build_runner,  # noqa: E402
+                                exit_on_user_error, load_config)
 
 
 def parse_args(argv=None):
@@ -29,7 +30,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
-                      args.launcher, args.data_root)
+                      args.launcher, args.data_root, args.allow_mismatch)
     if args.amp:
         from mmengine.device import get_device
         if get_device() == 'cpu':
@@ -47,12 +48,9 @@ def main(argv=None):
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
 
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    runner = (RUNNERS.build(cfg) if 'runner_type' in cfg else
-              Runner.from_cfg(cfg))
+    runner = build_runner(cfg)
     runner.train()
 
 
 if __name__ == '__main__':
-    main()
+    exit_on_user_error(main)

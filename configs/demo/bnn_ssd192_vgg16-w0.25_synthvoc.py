@@ -17,6 +17,7 @@ model = dict(
     backbone=dict(conv_cfg=binary_conv, act_cfg=None, shortcuts=True),
     neck=dict(conv_cfg=binary_conv, act_cfg=None))
 custom_hooks = [
+    dict(type='EpochSeedHook'),
     dict(type='NumClassCheckHook'),
     dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
          log_interval=10),

@@ -56,10 +56,12 @@ test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                     'scale_factor'))
 ]
+# Workers restart each epoch so that EpochSeedHook can seed them: a resumed
+# run then replays every epoch exactly.
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,
-    persistent_workers=True,
+    persistent_workers=False,
     dataset=dict(
         type='RepeatDataset',
         times=1,
@@ -109,3 +111,6 @@ default_hooks = dict(
 env_cfg = dict(cudnn_benchmark=False)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)
+# Each epoch's augmentation is a function of (seed, epoch): a run killed and
+# resumed from its last checkpoint ends with the same weights.
+custom_hooks = [dict(type='EpochSeedHook')]

@@ -1,2 +1,3 @@
 from .backbones import *  # noqa: F401,F403 (registers the backbones)
 from .layers import *  # noqa: F401,F403 (registers the binary layers)
+from .pretrained import CheckedPretrainedInit  # noqa: F401

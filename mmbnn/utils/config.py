@@ -8,7 +8,8 @@ from mmengine.config import Config
 
 # Top-level keys configs and tools set besides the Runner's arguments.
 _OTHER_KEYS = ('runner_type', 'custom_imports', 'tta_model', 'tta_pipeline',
-               'auto_scale_lr', 'find_unused_parameters', 'model_wrapper_cfg')
+               'auto_scale_lr', 'find_unused_parameters', 'model_wrapper_cfg',
+               'allow_mismatched_keys')
 # Helper names mmdet's own configs use at top level (never misspellings).
 _HELPER_KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
                 'dataset_type', 'data_root', 'backend_args', 'vis_backends')
@@ -30,6 +31,11 @@ def add_common_args(parser) -> None:
     parser.add_argument(
         '--data-root', help="replace the config's data_root (and paths under "
         'it) with this directory, e.g. data/VOCdevkit/')
+    parser.add_argument(
+        '--allow-mismatch', nargs='+', metavar='PATTERN', default=[],
+        help='checkpoint keys allowed to be missing, unexpected or of another '
+        "shape (fnmatch patterns, e.g. 'bbox_head.*'); any other mismatch "
+        'between the checkpoint and the model is an error')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -88,13 +94,17 @@ def set_data_root(cfg: Config, root: str) -> None:
 
 
 def load_config(path: str, cfg_options=None, work_dir=None,
-                launcher: str = 'none', data_root=None) -> Config:
+                launcher: str = 'none', data_root=None,
+                allow_mismatch=()) -> Config:
     """Load a config, apply ``--cfg-options`` and the checks every tool needs."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path!r} does not exist')
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if allow_mismatch:
+        cfg.allow_mismatched_keys = list(cfg.get('allow_mismatched_keys') or
+                                         []) + list(allow_mismatch)
     if data_root is not None:
         set_data_root(cfg, data_root)
     cfg.launcher = launcher
@@ -108,3 +118,26 @@ def load_config(path: str, cfg_options=None, work_dir=None,
     from .dist import init_cpu_distributed
     init_cpu_distributed(cfg)
     return cfg
+
+
+def build_runner(cfg: Config):
+    """The config's ``runner_type``, or mmbnn's ``CheckedRunner`` (mmengine's
+    Runner that refuses checkpoints which do not fit the model)."""
+    from mmengine.registry import RUNNERS
+
+    from mmbnn.engine import CheckedRunner
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else \
+        CheckedRunner.from_cfg(cfg)
+
+
+def exit_on_user_error(main):
+    """Run a tool's ``main``; a bad checkpoint or config path ends it with one
+    line on stderr (exit status 1) instead of a traceback."""
+    import sys
+
+    from .checkpoint import CheckpointError
+    try:
+        return main()
+    except (CheckpointError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,8 +1,12 @@
 """CPU-only distributed start-up (PyTorch DDP over gloo)."""
+import datetime
 import os
 
 import torch
 import torch.distributed as dist
+
+
+DEFAULT_TIMEOUT_S = 600
 
 
 def init_cpu_distributed(cfg) -> bool:
@@ -12,7 +16,9 @@ def init_cpu_distributed(cfg) -> bool:
     Runner wraps the model with ``device_ids=[LOCAL_RANK]``; both fail without
     a GPU. When no GPU is visible this starts the process group itself (the
     Runner then skips its own initialisation) and makes DDP wrap a CPU module.
-    Returns whether it did anything; with a GPU, mmengine's path is used.
+    Collectives time out after ``env_cfg.dist_cfg.timeout`` seconds
+    (default ``DEFAULT_TIMEOUT_S``). Returns whether it did anything; with a
+    GPU, mmengine's path is used.
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return False
@@ -26,7 +32,12 @@ def init_cpu_distributed(cfg) -> bool:
             raise RuntimeError(f'--launcher pytorch expects {missing} in the '
                                'environment; start it with tools/dist_train.sh '
                                '(torchrun)')
-        dist.init_process_group(backend='gloo')
+        # A peer lost without torchrun's agent noticing (e.g. a whole node)
+        # ends a collective after this timeout, not gloo's 30 minutes.
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
+            'timeout', DEFAULT_TIMEOUT_S)
+        dist.init_process_group(backend='gloo',
+                                timeout=datetime.timedelta(seconds=timeout))
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel', broadcast_buffers=False,
