@@ -15,6 +15,7 @@ setup(
         'mmcv>=2.0.0rc4,<2.2.0',  # mmdet 3.3.0 refuses mmcv >= 2.2.0
         'mmengine>=0.10.0,<1.0.0',
         'mmdet>=3.3.0,<3.4.0',
+        'mmpretrain>=1.2.0,<1.3.0',  # classifiers, ImageNet/CIFAR data, Accuracy
         'pycocotools>=2.0.11',  # 2.0.9/2.0.10 raise KeyError: 'info'
         'setuptools<82',  # mmengine's config loader imports pkg_resources
         'numpy',

@@ -198,3 +198,45 @@ def test_bad_generator_arguments(tmp_path):
         synthetic.generate_voc(str(tmp_path), num_classes=21, progress=False)
     with pytest.raises(ValueError, match='unknown dataset kind'):
         synthetic.generate('kitti', str(tmp_path))
+
+
+def test_cifar10_files_have_the_real_python_format(tmp_path):
+    import pickle
+    from mmbnn.datasets import generate_cifar10
+    generate_cifar10(str(tmp_path), num_train=23, num_test=7, seed=1,
+                     progress=False)
+    folder = tmp_path / 'cifar-10-batches-py'
+    sizes = []
+    for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
+        with open(folder / name, 'rb') as f:
+            entry = pickle.load(f, encoding='latin1')  # how readers open them
+        assert entry['data'].dtype == np.uint8 and entry['data'].shape[1] == 3072
+        assert len(entry['labels']) == len(entry['data']) == len(entry['filenames'])
+        assert all(0 <= label < 10 for label in entry['labels'])
+        sizes.append(len(entry['data']))
+    assert sum(sizes[:5]) == 23 and sizes[5] == 7
+    with open(folder / 'batches.meta', 'rb') as f:
+        meta = pickle.load(f, encoding='latin1')
+    assert len(meta['label_names']) == 10 == len(set(meta['label_names']))
+    # Row layout: R, G, B planes of 32x32; an object's colour dominates.
+    with open(folder / 'data_batch_1', 'rb') as f:
+        entry = pickle.load(f, encoding='latin1')
+    img = entry['data'][0].reshape(3, 32, 32)
+    assert img.std() > 10  # not blank
+
+
+def test_local_cifar10_reads_generated_files_and_refuses_gaps(tmp_path):
+    import mmbnn  # noqa: F401
+    from mmbnn.datasets import LocalCIFAR10, generate_cifar10
+    generate_cifar10(str(tmp_path), num_train=10, num_test=5, progress=False)
+    data = LocalCIFAR10(data_root=str(tmp_path), split='train',
+                        verify_md5=False, lazy_init=False)
+    assert len(data) == 10 and data.get_data_info(0)['img'].shape == (32, 32, 3)
+    assert len(data.metainfo['classes']) == 10
+    with pytest.raises(ValueError, match='data_batch_1 is not the official'):
+        LocalCIFAR10(data_root=str(tmp_path), split='train')
+    with pytest.raises(ValueError, match='never downloads'):
+        LocalCIFAR10(data_root=str(tmp_path), download=True)
+    (tmp_path / 'cifar-10-batches-py' / 'test_batch').unlink()
+    with pytest.raises(FileNotFoundError, match='test_batch'):
+        LocalCIFAR10(data_root=str(tmp_path), split='test', verify_md5=False)

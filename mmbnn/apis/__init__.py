@@ -1,3 +1,6 @@
-from .experiment import fp_then_binary, stream, train_and_test
+from .experiment import (DEMO, fp_then_binary, handoff_options,
+                         pretrain_then_distill, stream, train_and_test,
+                         write_table)
 
-__all__ = ['fp_then_binary', 'stream', 'train_and_test']
+__all__ = ['DEMO', 'fp_then_binary', 'handoff_options', 'pretrain_then_distill',
+           'stream', 'train_and_test', 'write_table']

@@ -1,5 +1,6 @@
 """Train-then-test runs through the command-line tools, for the demo and the
 benchmark scripts (each run in its own process, as a user would run it)."""
+import os
 import os.path as osp
 import re
 import subprocess
@@ -51,10 +52,27 @@ def train_and_test(config: str, work_dir: str, data_root: str,
                   checkpoint, *common, *extra, *options], echo)
     test_s = time.time() - start
     found = re.findall(rf'^{re.escape(metric)}: ([0-9.]+)$', out, re.M)
+    if not found:
+        raise RuntimeError(f'tools/test.py printed no {metric!r} for {config}; '
+                           f'last lines:\n{out[-2000:]}')
     drawn = re.findall(r'^drawn detections: (.+)$', out, re.M)
-    return dict(metric=float(found[-1]) if found else float('nan'),
+    return dict(metric=float(found[-1]),
                 train_s=train_s, test_s=test_s, checkpoint=checkpoint,
                 drawn=drawn[-1] if drawn else None)
+
+
+def write_table(header: List[str], rows: List[List], path: str) -> str:
+    """Print a markdown table and write it to ``path`` (under the repository
+    root when relative); returns its text."""
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    text = '\n'.join(lines)
+    print(text)
+    path = osp.join(ROOT, path)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text + '\n')
+    return text
 
 
 def fp_then_binary(runs: List[tuple], work_dir: str, data_root: str,
@@ -79,4 +97,55 @@ def fp_then_binary(runs: List[tuple], work_dir: str, data_root: str,
         results.append((name, result))
         print(f'{name}: {result["metric"]:.4f} (train {result["train_s"]:.0f} s)',
               flush=True)
+    return results
+
+
+# The papers' pipeline in miniature (tools/demo.py, tools/benchmarks/).
+DEMO = dict(
+    backbone=osp.join('configs', 'demo', 'bnn_vgg16-w0.25_synthimagenet.py'),
+    fp=osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py'),
+    bnn=osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py'))
+
+
+def handoff_options(backbone: str, fp_detector: str,
+                    rbd_weight: float = 1.0) -> List[str]:
+    """``--cfg-options`` for ``DEMO['bnn']``: the binary backbone from the
+    pretrained classifier ``backbone``, neck and head from ``fp_detector``,
+    which is also the RBD teacher (``rbd_weight`` 0 turns RBD off)."""
+    return [f'model.backbone.init_cfg.checkpoint={backbone}',
+            f'model.neck.init_cfg.0.checkpoint={fp_detector}',
+            f'model.bbox_head.init_cfg.checkpoint={fp_detector}',
+            f'custom_hooks.3.teacher_checkpoint={fp_detector}',
+            f'custom_hooks.3.loss_weight={rbd_weight}']
+
+
+def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
+                          cfg_options: Optional[List[str]] = None,
+                          rbd_weight: float = 1.0,
+                          show_dir: Optional[str] = None,
+                          echo: bool = True) -> Dict[str, Dict]:
+    """Pretrain the binary backbone as a classifier on ``imagenet_root``,
+    train the FP detector (the teacher), then the BNN detector from both
+    with RBD; each trained and tested under ``work_dir/<step>``. Returns
+    ``{'backbone': ..., 'fp': ..., 'bnn': ...}`` results of
+    ``train_and_test`` (top-1 for the backbone, VOC mAP for the detectors).
+    """
+    options = list(cfg_options or [])
+    results = {}
+    steps = (('backbone', imagenet_root, 'accuracy/top1'),
+             ('fp', voc_root, 'pascal_voc/mAP'),
+             ('bnn', voc_root, 'pascal_voc/mAP'))
+    for step, root, metric in steps:
+        extra = [] if step != 'bnn' else handoff_options(
+            results['backbone']['checkpoint'], results['fp']['checkpoint'],
+            rbd_weight)
+        if echo:
+            print(f'\n### {step}: {DEMO[step]}', flush=True)
+        results[step] = train_and_test(
+            DEMO[step], osp.join(work_dir, step), root,
+            (options if step != 'backbone' else []) + extra,
+            show_dir=show_dir if step == 'bnn' else None, echo=echo,
+            metric=metric)
+        print(f'{step}: {metric} {results[step]["metric"]:.4f} '
+              f'(train {results[step]["train_s"]:.0f} s)', flush=True)
     return results

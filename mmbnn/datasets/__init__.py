@@ -1,7 +1,8 @@
 from .checked import AnnotationError, CheckedCocoDataset, CheckedVOCDataset
-from .synthetic import (appearance, generate, generate_coco, generate_imagenet,
-                        generate_voc)
+from .cifar import LocalCIFAR10
+from .synthetic import (appearance, generate, generate_cifar10, generate_coco,
+                        generate_imagenet, generate_voc)
 
 __all__ = ['AnnotationError', 'CheckedCocoDataset', 'CheckedVOCDataset',
-           'appearance', 'generate', 'generate_coco', 'generate_imagenet',
-           'generate_voc']
+           'LocalCIFAR10', 'appearance', 'generate', 'generate_cifar10',
+           'generate_coco', 'generate_imagenet', 'generate_voc']

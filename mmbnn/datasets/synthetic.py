@@ -12,7 +12,9 @@ written in exactly the on-disk formats of the real datasets, so the stock
   and ``ImageSets/Main`` (split lists and per-class lists);
 - COCO: ``annotations/instances_{train,val}2017.json`` and ``{train,val}2017``;
 - ImageNet: ``train/<wnid>/*.JPEG`` and ``val/<wnid>/*.JPEG``, one centred
-  object per image.
+  object per image;
+- CIFAR-10: ``cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``
+  (the python-pickle version: uint8 rows of 3x32x32 planes, 10 classes).
 
 Every image is drawn from its own generator seeded by ``(seed, split, index)``,
 so the output does not depend on the order or number of images asked for.
@@ -21,6 +23,7 @@ import json
 import math
 import os
 import os.path as osp
+import pickle
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -386,6 +389,53 @@ def generate_imagenet(out_dir: str, num_train_per_class: int = 50,
     return written
 
 
+CIFAR10_BATCHES = 5
+
+
+def generate_cifar10(out_dir: str, num_train: int = 5000, num_test: int = 1000,
+                     seed: int = 0, progress: bool = True) -> Dict[str, int]:
+    """Write CIFAR-10's python version under ``out_dir/cifar-10-batches-py``.
+
+    As in the real files: five training batches and ``test_batch``, each a
+    pickled dict with ``data`` (uint8, one row of R, G and B 32x32 planes per
+    image), ``labels``, ``batch_label`` and ``filenames``; ``batches.meta``
+    holds ``label_names``. Ten classes, one object per image.
+    """
+    folder = osp.join(out_dir, 'cifar-10-batches-py')
+    os.makedirs(folder, exist_ok=True)
+    names = ['-'.join(appearance(c)[::-1]) for c in range(10)]
+
+    def dump(obj, name):
+        with open(osp.join(folder, name), 'wb') as f:
+            pickle.dump(obj, f, protocol=2)
+
+    def images(split, count):
+        jobs = list(range(count))
+        labels = [i % 10 for i in jobs]
+        rows = [np.asarray(_single_object(
+            _image_rng(seed, f'cifar10{split}', i), 32, labels[i])).transpose(
+                2, 0, 1).ravel()
+            for i in _progress(jobs, f'CIFAR-10 {split}', progress)]
+        data = np.stack(rows).astype(np.uint8) if rows else np.zeros(
+            (0, 3072), np.uint8)
+        return data, labels
+
+    data, labels = images('train', num_train)
+    per_batch = -(-num_train // CIFAR10_BATCHES)
+    for b in range(CIFAR10_BATCHES):
+        part = slice(b * per_batch, (b + 1) * per_batch)
+        dump({'batch_label': f'training batch {b + 1} of 5', 'data': data[part],
+              'labels': labels[part],
+              'filenames': [f'train_{i}.png' for i in range(num_train)][part]},
+             f'data_batch_{b + 1}')
+    data, labels = images('test', num_test)
+    dump({'batch_label': 'testing batch 1 of 1', 'data': data, 'labels': labels,
+          'filenames': [f'test_{i}.png' for i in range(num_test)]}, 'test_batch')
+    dump({'label_names': names, 'num_cases_per_batch': per_batch,
+          'num_vis': 3072}, 'batches.meta')
+    return dict(train=num_train, test=num_test)
+
+
 def _single_object(rng: np.random.Generator, size: int,
                    label: int) -> Image.Image:
     img = _background(rng, size, size)
@@ -404,9 +454,9 @@ def _single_object(rng: np.random.Generator, size: int,
 
 
 def generate(kind: str, out_dir: str, **kwargs) -> Dict[str, int]:
-    """Dispatch to ``generate_{voc,coco,imagenet}``."""
+    """Dispatch to ``generate_{voc,coco,imagenet,cifar10}``."""
     makers = dict(voc=generate_voc, coco=generate_coco,
-                  imagenet=generate_imagenet)
+                  imagenet=generate_imagenet, cifar10=generate_cifar10)
     if kind not in makers:
         raise ValueError(f'unknown dataset kind {kind!r}; choose from '
                          f'{sorted(makers)}')
@@ -416,6 +466,23 @@ def generate(kind: str, out_dir: str, **kwargs) -> Dict[str, int]:
 # The built-in demo's data set (tools/demo.py, tools/benchmarks/ablation.py).
 DEMO_VOC = dict(num_trainval=300, num_test=150, num_trainval_2012=100,
                 image_size=240, num_classes=6, seed=0)
+
+
+# The demo's ImageNet-layout set for binary backbone pretraining.
+DEMO_IMAGENET = dict(num_train_per_class=100, num_val_per_class=20,
+                     image_size=64, num_classes=10, seed=0)
+
+
+def ensure_imagenet(out_dir: str, **kwargs) -> bool:
+    """Write the ImageNet-layout set under ``out_dir`` unless it is there;
+    returns whether it wrote it."""
+    if osp.isfile(osp.join(out_dir, 'synset_mapping.txt')) and osp.isdir(
+            osp.join(out_dir, 'val')):
+        return False
+    print(f'generating the ImageNet-layout data set under {out_dir} ...',
+          flush=True)
+    generate_imagenet(out_dir, **kwargs)
+    return True
 
 
 def ensure_voc(out_dir: str, **kwargs) -> bool:

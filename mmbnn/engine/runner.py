@@ -1,6 +1,4 @@
 """A Runner that loads a checkpoint only into the model it fits."""
-import os.path as osp
-
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner

@@ -9,10 +9,14 @@ from mmbnn.utils.checkpoint import (BINARY_BUFFERS, CheckpointMismatchError,
                                     state_dict_of)
 
 
-@WEIGHT_INITIALIZERS.register_module(name='CheckedPretrained')
+# Registered as 'Pretrained' itself: mmengine applies an init_cfg of that
+# name after the children's own init_weights (any other name runs before
+# them, and e.g. ConvModule would then re-initialize the loaded convs).
+@WEIGHT_INITIALIZERS.register_module(name='Pretrained', force=True)
 class CheckedPretrainedInit:
-    """``init_cfg=dict(type='CheckedPretrained', checkpoint=..., prefix=...)``:
-    mmengine's ``Pretrained`` without its silent ``strict=False``.
+    """``init_cfg=dict(type='Pretrained', checkpoint=..., prefix=...)``:
+    mmengine's ``Pretrained`` without its silent ``strict=False`` (mmbnn
+    replaces it when imported).
 
     Takes the keys under ``prefix`` (e.g. ``'backbone.'`` of a classifier
     checkpoint) and loads them into the module; a missing key, an unexpected

@@ -68,9 +68,9 @@ def fix_dataloaders(cfg: Config) -> None:
 
 
 def set_data_root(cfg: Config, root: str) -> None:
-    """Point every ``data_root`` (and any ``ann_file`` under it, such as
-    CocoMetric's) that starts with the config's top-level ``data_root`` at
-    ``root``: the one switch between generated and real data."""
+    """Point every ``data_root`` (and any ``ann_file`` or ``classes`` file
+    under it, such as CocoMetric's) that starts with the config's top-level
+    ``data_root`` at ``root``: the one switch between generated and real data."""
     old = cfg.get('data_root')
     if not old:
         raise KeyError('--data-root needs a top-level `data_root` in the config '
@@ -79,7 +79,7 @@ def set_data_root(cfg: Config, root: str) -> None:
     def visit(node):
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in ('data_root', 'ann_file') and isinstance(
+                if key in ('data_root', 'ann_file', 'classes') and isinstance(
                         value, str) and value.startswith(old):
                     node[key] = osp.join(root, value[len(old):])
                 else:

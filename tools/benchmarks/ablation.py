@@ -7,13 +7,12 @@ binary variant starts from the FP run's weights.
 Prints a markdown table (and writes it to WORK_DIR/ablation.md).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from mmbnn.apis import fp_then_binary  # noqa: E402
+from mmbnn.apis import fp_then_binary, write_table  # noqa: E402
 from mmbnn.datasets.synthetic import DEMO_VOC, ensure_voc  # noqa: E402
 
 FP = osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
@@ -55,14 +54,9 @@ def main(argv=None):
     rows = fp_then_binary(runs, args.work_dir,
                           osp.join(args.data_root, 'VOCdevkit', ''), budget,
                           echo=False)
-    table = ['| variant | VOC07 mAP@0.5 (11-point) | train time (s) |',
-             '|---|---|---|']
-    table += [f'| {n} | {r["metric"]:.4f} | {r["train_s"]:.0f} |' for n, r in rows]
-    text = '\n'.join(table)
-    print(text)
-    os.makedirs(osp.join(ROOT, args.work_dir), exist_ok=True)
-    with open(osp.join(ROOT, args.work_dir, 'ablation.md'), 'w') as f:
-        f.write(text + '\n')
+    write_table(['variant', 'VOC07 mAP@0.5 (11-point)', 'train time (s)'],
+                [[n, f'{r["metric"]:.4f}', f'{r["train_s"]:.0f}'] for n, r in rows],
+                osp.join(args.work_dir, 'ablation.md'))
 
 
 if __name__ == '__main__':

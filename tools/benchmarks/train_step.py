@@ -1,5 +1,6 @@
 """Training-step cost of a binary detector against its full-precision twin,
-measured in one process on the same batch (a ratio; absolute times on a
+and of RBD distillation (teacher forward included) against the plain binary
+step, measured in one process on the same batch (ratios; absolute times on a
 shared machine mean little).
 
     python tools/benchmarks/train_step.py [--binary CFG] [--fp CFG] [--steps 20]
@@ -7,7 +8,9 @@ shared machine mean little).
 import argparse
 import os
 import sys
+import tempfile
 import time
+import types
 
 import torch
 
@@ -49,6 +52,19 @@ def build(path, batch_size):
     return model, optim, batch
 
 
+def install_rbd(student, teacher, teacher_config, tmp):
+    """RBDHook on ``student`` with ``teacher``'s weights, as before training."""
+    from mmengine.logging import MMLogger
+    from mmbnn.engine.hooks import RBDHook
+    path = os.path.join(tmp, 'teacher.pth')
+    torch.save({'state_dict': teacher.state_dict()}, path)
+    hook = RBDHook(teacher_checkpoint=path, teacher_config=teacher_config)
+    hook.before_train(types.SimpleNamespace(
+        model=student, cfg=load_config(teacher_config),
+        logger=MMLogger.get_current_instance()))
+    return hook
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--binary', default=os.path.join(
@@ -59,7 +75,10 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=8)
     args = parser.parse_args(argv)
     runs = {name: build(path, args.batch_size)
-            for name, path in (('fp', args.fp), ('binary', args.binary))}
+            for name, path in (('fp', args.fp), ('binary', args.binary),
+                               ('rbd', args.binary))}
+    with tempfile.TemporaryDirectory() as tmp:
+        install_rbd(runs['rbd'][0], runs['fp'][0], args.fp, tmp)
     times = {name: [] for name in runs}
     for name, (model, optim, batch) in runs.items():  # warm-up
         model.train_step(batch, optim)
@@ -75,6 +94,7 @@ def main(argv=None):
     for name in runs:
         print(f'{name:>7}: median step {med[name] * 1000:.0f} ms')
     print(f'binary / fp step time: {med["binary"] / med["fp"]:.2f}x')
+    print(f'binary + RBD / binary step time: {med["rbd"] / med["binary"]:.2f}x')
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ Examples:
     python tools/misc/generate_data.py voc --out data/synthetic
     python tools/misc/generate_data.py coco --out data/synthetic/coco --num-train 500
     python tools/misc/generate_data.py imagenet --out data/synthetic/imagenet
+    python tools/misc/generate_data.py cifar10 --out data/synthetic/cifar10
 """
 import argparse
 import os
@@ -17,7 +18,7 @@ from mmbnn.datasets.synthetic import generate  # noqa: E402
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('kind', choices=['voc', 'coco', 'imagenet'])
+    parser.add_argument('kind', choices=['voc', 'coco', 'imagenet', 'cifar10'])
     parser.add_argument('--out', required=True,
                         help='output root (VOC writes OUT/VOCdevkit/...)')
     parser.add_argument('--num-train', type=int, default=None,
@@ -40,13 +41,17 @@ def main(argv=None):
                  num_train_2012='num_trainval_2012'),
         coco=dict(num_train='num_train', num_test='num_val'),
         imagenet=dict(num_train='num_train_per_class',
-                      num_test='num_val_per_class'))[args.kind]
+                      num_test='num_val_per_class'),
+        cifar10=dict(num_train='num_train', num_test='num_test'))[args.kind]
     if args.kind != 'voc' and args.num_train_2012 is not None:
         parser.error('--num-train-2012 applies to voc only')
     kwargs = {target: getattr(args, arg) for arg, target in names.items()
               if getattr(args, arg) is not None}
     for arg in ('image_size', 'num_classes'):
         if getattr(args, arg) is not None:
+            if args.kind == 'cifar10':
+                parser.error(f'--{arg.replace("_", "-")}: CIFAR-10 is 32 px, '
+                             '10 classes')
             kwargs[arg] = getattr(args, arg)
     start = time.time()
     written = generate(args.kind, args.out, seed=args.seed,

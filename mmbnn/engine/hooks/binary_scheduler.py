@@ -3,8 +3,7 @@ from typing import Optional
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
-from mmdet.registry import HOOKS
+from mmengine.registry import HOOKS
 
 from mmbnn.models.layers.binary import BinaryMixin
 from mmbnn.ops import dte_schedule, ede_schedule

@@ -2,32 +2,52 @@
 from typing import Dict, Optional, Sequence
 
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
-
-from mmdet.registry import MODELS
+from mmengine.registry import MODELS
 
 BINARY_CONV = dict(type='BinaryConv2d', binarize='both', weight_binarizer='imb',
                    weight_estimator='dte', activation_estimator='dte')
 
 
+class ZeroPadShortcut(nn.Module):
+    """Option-A shortcut of the CIFAR ResNets (He et al.): subsample by the
+    stride and zero-pad the new channels; no parameters."""
+
+    def __init__(self, stride, extra_channels):
+        super().__init__()
+        self.stride, self.extra_channels = stride, extra_channels
+
+    def forward(self, x):
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+
+
 class BiRealConv(nn.Module):
     """One binary conv with its own shortcut: ``act(bn(conv(x)) + shortcut(x))``.
 
-    The shortcut is the identity, or, when the conv changes the stride or
-    width, a real-valued ``AvgPool2d(2)`` (stride 2 only) + 1x1 conv + norm.
+    The shortcut is the identity or, when the conv changes the stride or
+    width, ``downsample='conv'``: a real-valued ``AvgPool2d(2)`` (stride 2
+    only) + 1x1 conv + norm; ``'zero_pad'``: the parameter-free option A.
     """
 
     def __init__(self, in_channels, out_channels, stride, conv_cfg, norm_cfg,
-                 act_cfg):
+                 act_cfg, downsample='conv'):
         super().__init__()
         self.conv = build_conv_layer(conv_cfg, in_channels, out_channels, 3,
                                      stride=stride, padding=1, bias=False)
         self.norm = build_norm_layer(norm_cfg, out_channels)[1]
         self.act = build_activation_layer(act_cfg)
         self.shortcut = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
+        if stride == 1 and in_channels == out_channels:
+            return
+        if downsample == 'zero_pad':
+            if out_channels < in_channels:
+                raise ValueError('a zero-padded shortcut cannot reduce width')
+            self.shortcut = ZeroPadShortcut(stride, out_channels - in_channels)
+        elif downsample == 'conv':
             self.shortcut = nn.Sequential(
                 # ceil_mode matches the strided conv's output size on odd inputs.
                 nn.AvgPool2d(stride, stride, ceil_mode=True,
@@ -35,6 +55,9 @@ class BiRealConv(nn.Module):
                 if stride != 1 else nn.Identity(),
                 nn.Conv2d(in_channels, out_channels, 1, bias=False),
                 build_norm_layer(norm_cfg, out_channels)[1])
+        else:
+            raise ValueError(f"downsample must be 'conv' or 'zero_pad', got "
+                             f'{downsample!r}')
 
     def forward(self, x):
         return self.act(self.norm(self.conv(x)) + self.shortcut(x))
@@ -44,10 +67,10 @@ class BiRealBasicBlock(nn.Sequential):
     """ResNet BasicBlock as two ``BiRealConv``: a shortcut around every conv."""
 
     def __init__(self, in_channels, out_channels, stride, conv_cfg, norm_cfg,
-                 act_cfg):
+                 act_cfg, downsample='conv'):
         super().__init__(
             BiRealConv(in_channels, out_channels, stride, conv_cfg, norm_cfg,
-                       act_cfg),
+                       act_cfg, downsample),
             BiRealConv(out_channels, out_channels, 1, conv_cfg, norm_cfg,
                        act_cfg))
 
@@ -65,8 +88,12 @@ class BiRealResNet(BaseModule):
 
     ``out_indices``, ``frozen_stages`` and ``norm_eval`` behave as in mmdet's
     ``ResNet``; outputs are the stages' feature maps (strides 4, 8, 16, 32).
+
+    ``depth=20`` is IR-Net's CIFAR ResNet-20 (three stages of three blocks;
+    use ``base_channels=16``, ``stem='cifar'``: a real 3x3/1 conv + norm, and
+    ``downsample='zero_pad'``: option-A shortcuts).
     """
-    arch_settings = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+    arch_settings = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 20: (3, 3, 3)}
 
     def __init__(self,
                  depth: int = 18,
@@ -77,24 +104,36 @@ class BiRealResNet(BaseModule):
                  conv_cfg: Optional[Dict] = BINARY_CONV,
                  norm_cfg: Dict = dict(type='BN', requires_grad=True),
                  act_cfg: Dict = dict(type='Hardtanh'),
+                 stem: str = 'imagenet',
+                 downsample: str = 'conv',
                  init_cfg=(dict(type='Kaiming', layer='Conv2d'),
                            dict(type='Constant', val=1,
                                 layer=['_BatchNorm', 'GroupNorm']))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+        # A tuple default is not a list to mmengine; a dict stays a dict.
+        super().__init__(init_cfg=list(init_cfg) if isinstance(init_cfg, tuple)
+                         else init_cfg)
         if depth not in self.arch_settings:
             raise ValueError(f'depth {depth} not in {sorted(self.arch_settings)}')
-        if not out_indices or not set(out_indices) <= {0, 1, 2, 3}:
-            raise ValueError(f'out_indices must be within (0, 1, 2, 3), got '
-                             f'{out_indices}')
-        if not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be in [-1, 4], got '
+        num_stages = len(self.arch_settings[depth])
+        if not out_indices or not set(out_indices) <= set(range(num_stages)):
+            raise ValueError(f'out_indices must be within '
+                             f'{tuple(range(num_stages))}, got {out_indices}')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {num_stages}], got '
                              f'{frozen_stages}')
+        if stem not in ('imagenet', 'cifar'):
+            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
         self.depth, self.out_indices = depth, tuple(out_indices)
         self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, base_channels, 7, 2, 3, bias=False),
-            build_norm_layer(norm_cfg, base_channels)[1],
-            nn.MaxPool2d(3, 2, 1))
+        if stem == 'imagenet':
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, base_channels, 7, 2, 3, bias=False),
+                build_norm_layer(norm_cfg, base_channels)[1],
+                nn.MaxPool2d(3, 2, 1))
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, base_channels, 3, 1, 1, bias=False),
+                build_norm_layer(norm_cfg, base_channels)[1])
         self.stages = nn.ModuleList()
         in_ch = base_channels
         for i, blocks in enumerate(self.arch_settings[depth]):
@@ -103,7 +142,7 @@ class BiRealResNet(BaseModule):
             for b in range(blocks):
                 stride = 2 if i > 0 and b == 0 else 1
                 layers.append(BiRealBasicBlock(in_ch, out_ch, stride, conv_cfg,
-                                               norm_cfg, act_cfg))
+                                               norm_cfg, act_cfg, downsample))
                 in_ch = out_ch
             self.stages.append(nn.Sequential(*layers))
         self.out_channels = [base_channels * 2**i for i in self.out_indices]

@@ -4,8 +4,7 @@ from typing import Dict, Optional, Sequence
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-
-from mmdet.registry import MODELS
+from mmengine.registry import MODELS
 
 # (out_channels, convs) per stage of VGG16; a 2x2 max-pool precedes stages 2-5.
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -57,7 +56,9 @@ class SSDVGGBN(BaseModule):
                  init_cfg=(dict(type='Kaiming', layer='Conv2d'),
                            dict(type='Constant', val=1,
                                 layer=['_BatchNorm', 'GroupNorm']))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+        # A tuple default is not a list to mmengine; a dict stays a dict.
+        super().__init__(init_cfg=list(init_cfg) if isinstance(init_cfg, tuple)
+                         else init_cfg)
         if widen_factor <= 0:
             raise ValueError(f'widen_factor must be > 0, got {widen_factor}')
         self.widen_factor = widen_factor

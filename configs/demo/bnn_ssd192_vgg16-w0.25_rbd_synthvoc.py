@@ -1,0 +1,34 @@
+# The papers' pipeline in miniature: bnn_ssd192_vgg16-w0.25_synthvoc.py whose
+# binary backbone starts from the binary classifier pretrained on the
+# generated ImageNet-layout set (bnn_vgg16-w0.25_synthimagenet.py), whose neck
+# and head start from the full-precision demo detector
+# (ssd192_vgg16-w0.25_fp_synthvoc.py), and which trains with DIR-Net's RBD
+# with that FP detector as teacher. Each hand-off is a strict 'Pretrained'
+# init (a key that does not fit is an error). tools/demo.py runs the earlier
+# steps and points here with
+#   --cfg-options model.backbone.init_cfg.checkpoint=<pretrained classifier>
+#                 model.neck.init_cfg.0.checkpoint=<FP detector>
+#                 model.bbox_head.init_cfg.checkpoint=<FP detector>
+#                 custom_hooks.3.teacher_checkpoint=<FP detector>
+_base_ = ['./bnn_ssd192_vgg16-w0.25_synthvoc.py']
+pretrained_backbone = 'work_dirs/demo/backbone/epoch_8.pth'
+fp_detector = 'work_dirs/demo/fp/epoch_6.pth'
+model = dict(
+    backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.',
+                                checkpoint=pretrained_backbone)),
+    # A list: SSDNeck appends its L2Norm init to it.
+    neck=dict(init_cfg=[dict(type='Pretrained', prefix='neck.',
+                             checkpoint=fp_detector)]),
+    bbox_head=dict(init_cfg=dict(type='Pretrained',
+                                 prefix='bbox_head.', checkpoint=fp_detector)))
+custom_hooks = [
+    dict(type='EpochSeedHook'),
+    dict(type='NumClassCheckHook'),
+    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
+         log_interval=10),
+    # The teacher is the FP demo detector: same module names and feature
+    # shapes; it has ReLUs and no shortcuts, hence an explicit config.
+    dict(type='RBDHook',
+         teacher_config='configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
+         teacher_checkpoint=fp_detector, layers=None, loss_weight=1.0),
+]

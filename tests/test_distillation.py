@@ -1,0 +1,233 @@
+"""RBD and logit distillation: the losses against hand-computed values, and the
+hooks on a small classifier (teacher built, frozen and removed as promised)."""
+import math
+import types
+
+import pytest
+import torch
+
+import mmbnn  # noqa: F401
+from mmbnn.models.losses import logit_distillation_loss, rbd_loss, rbd_losses
+
+# ------------------------------------------------------------------ losses
+
+
+def test_rbd_loss_hand_computed():
+    # Sample 1: (3, 4)/5 vs (4, 3)/5 -> (-0.2, 0.2) -> 0.08.
+    # Sample 2: (1, 0) vs (0, 2)/2 -> (1, -1) -> 2.   Mean: 1.04.
+    student = torch.tensor([[3., 4.], [1., 0.]])
+    teacher = torch.tensor([[4., 3.], [0., 2.]])
+    assert rbd_loss(student, teacher).item() == pytest.approx(1.04)
+    # Per sample over all feature dimensions (C, H, W flattened); the scale
+    # of either activation does not matter.
+    s4 = student.view(2, 1, 2, 1) * 7
+    assert rbd_loss(s4, teacher.view(2, 1, 2, 1) * 0.1).item() == pytest.approx(1.04)
+
+
+def test_rbd_losses_sum_over_layers_matched_by_name():
+    a = {'x': torch.tensor([[3., 4.]]), 'y': torch.tensor([[1., 0.]])}
+    b = {'y': torch.tensor([[0., 2.]]), 'x': torch.tensor([[4., 3.]])}
+    assert rbd_losses(a, b).item() == pytest.approx(0.08 + 2.0)
+    with pytest.raises(KeyError, match="'z'"):
+        rbd_losses(dict(a, z=a['x']), b)
+
+
+def test_rbd_gradient_reaches_only_the_student():
+    student = torch.tensor([[3., 4.]], requires_grad=True)
+    teacher = torch.tensor([[4., 3.]], requires_grad=True)
+    rbd_loss(student, teacher).backward()
+    assert teacher.grad is None
+    # d/ds || s/|s| - t ||^2 at s=(3,4), t=(.8,.6): 2 (I - s s^T/|s|^2)(s/|s| - t)/|s|
+    s, t = torch.tensor([3., 4.]), torch.tensor([.8, .6])
+    n = s.norm()
+    u = s / n
+    expected = 2 * (torch.eye(2) - torch.outer(u, u)) @ (u - t) / n
+    assert torch.allclose(student.grad[0], expected, atol=1e-6)
+
+
+def test_rbd_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match=r'\(2, 3\).*\(2, 4\)'):
+        rbd_loss(torch.ones(2, 3), torch.ones(2, 4))
+
+
+def test_logit_distillation_hand_computed():
+    student = torch.tensor([[math.log(3.), 0.]])  # softmax (0.75, 0.25)
+    teacher = torch.zeros(1, 2)  # uniform target
+    expected = -0.5 * (math.log(0.75) + math.log(0.25))
+    assert logit_distillation_loss(student, teacher).item() == pytest.approx(expected)
+    # T = 2: student softmax (sqrt3, 1) / (sqrt3 + 1).
+    p = math.sqrt(3) / (math.sqrt(3) + 1)
+    expected_t2 = -0.5 * (math.log(p) + math.log(1 - p))
+    assert logit_distillation_loss(student, teacher, 2.0).item() == pytest.approx(
+        expected_t2)
+
+
+# ------------------------------------------------------------------ hooks
+
+CLASSIFIER = dict(
+    type='ImageClassifier',
+    backbone=dict(type='BiRealResNet', depth=20, base_channels=8, stem='cifar',
+                  downsample='zero_pad', out_indices=(2, ),
+                  conv_cfg=dict(type='BinaryConv2d')),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=4, in_channels=32,
+              loss=dict(type='CrossEntropyLoss')))
+
+
+def _build(cfg):
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def _runner(student, model_cfg):
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    return types.SimpleNamespace(model=student,
+                                 cfg=Config(dict(model=model_cfg)),
+                                 logger=MMLogger.get_current_instance())
+
+
+def _batch(n=3, classes=4):
+    from mmpretrain.structures import DataSample
+    torch.manual_seed(1)
+    inputs = torch.randn(n, 3, 16, 16)
+    samples = [DataSample().set_gt_label(i % classes) for i in range(n)]
+    return inputs, samples
+
+
+@pytest.fixture
+def fp_teacher_checkpoint(tmp_path):
+    """A trained-looking FP twin: the classifier with real convs and weights
+    of its own (not the student's)."""
+    import copy
+    cfg = copy.deepcopy(CLASSIFIER)
+    cfg['backbone']['conv_cfg'] = None
+    torch.manual_seed(5)
+    teacher = _build(cfg)
+    path = tmp_path / 'fp.pth'
+    torch.save({'meta': {}, 'state_dict': teacher.state_dict()}, path)
+    return str(path), teacher
+
+
+def test_derived_teacher_is_the_student_in_full_precision(fp_teacher_checkpoint):
+    from mmbnn.engine.hooks import RBDHook
+    from mmbnn.models.layers import BinaryMixin
+    path, fp = fp_teacher_checkpoint
+    torch.manual_seed(0)
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint=path)
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    teacher = hook.teacher
+    assert [n for n, _ in teacher.named_modules()] == [
+        n for n, _ in student.named_modules()]
+    binary = [m for m in teacher.modules() if isinstance(m, BinaryMixin)]
+    assert binary and all(m.binarize == 'none' for m in binary)
+    for key, value in fp.state_dict().items():
+        assert torch.equal(teacher.state_dict()[key], value), key
+    assert not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    # The teacher belongs to the hook only.
+    assert not any('teacher' in k for k in student.state_dict())
+    student_params = {id(p) for p in student.parameters()}
+    assert not any(id(p) in student_params for p in teacher.parameters())
+    # Default taps: every block holding a binary conv: ResNet-20 has 3 stages
+    # x 3 blocks x 2 Bi-Real convs.
+    assert len(hook.tapped) == 18
+    assert all(n.startswith('backbone.stages') for n in hook.tapped)
+    hook.after_train(runner)
+
+
+def test_rbd_loss_added_equals_the_formula_and_teacher_gets_no_gradient(
+        fp_teacher_checkpoint):
+    from mmbnn.engine.hooks import RBDHook
+    path, _ = fp_teacher_checkpoint
+    torch.manual_seed(0)
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint=path, loss_weight=2.5,
+                   layers=['backbone.stages.0.0.1', 'backbone.stages.2.*.0'])
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    assert hook.tapped == ['backbone.stages.0.0.1', 'backbone.stages.2.0.0',
+                           'backbone.stages.2.1.0', 'backbone.stages.2.2.0']
+    inputs, samples = _batch()
+    student.train()
+    losses = student.loss(inputs, samples)
+    assert set(losses) == {'loss', 'loss_rbd'}
+
+    # Independently: run both models by hand and apply methods.md 1.3.
+    feats = {}
+    handles = [m.get_submodule(n).register_forward_hook(
+        lambda mod, a, out, key=(tag, n): feats.__setitem__(key, out))
+        for tag, m in (('s', student), ('t', hook.teacher)) for n in hook.tapped]
+    student.extract_feat(inputs)
+    with torch.no_grad():
+        hook.teacher.extract_feat(inputs)
+    for h in handles:
+        h.remove()
+    expected = 0.0
+    for n in hook.tapped:
+        s = feats[('s', n)].flatten(1)
+        t = feats[('t', n)].flatten(1)
+        s, t = s / s.norm(dim=1, keepdim=True), t / t.norm(dim=1, keepdim=True)
+        expected += ((s - t) ** 2).sum(dim=1).mean().item()
+    assert losses['loss_rbd'].item() == pytest.approx(2.5 * expected, rel=1e-5)
+
+    losses['loss_rbd'].backward()
+    assert all(p.grad is None for p in hook.teacher.parameters())
+    assert student.backbone.stages[0][0][1].conv.weight.grad is not None
+    # Everything installed is removed after training.
+    hook.after_train(runner)
+    assert 'loss' not in student.__dict__
+    assert all(not student.get_submodule(n)._forward_hooks for n in hook.tapped)
+    assert set(student.loss(inputs, samples)) == {'loss'}
+
+
+def test_unknown_layer_is_named():
+    from mmbnn.engine.hooks import RBDHook
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint='unused.pth', layers=['backbone.nope*'])
+    with pytest.raises(KeyError, match=r"backbone\.nope\*"):
+        hook.before_train(_runner(student, CLASSIFIER))
+
+
+def test_shape_mismatch_names_layer_and_shapes(tmp_path):
+    import copy
+    from mmbnn.engine.hooks import RBDHook
+    wide = copy.deepcopy(CLASSIFIER)
+    wide['backbone'].update(base_channels=16, conv_cfg=None)
+    wide['head']['in_channels'] = 64
+    path = tmp_path / 'wide.pth'
+    torch.save(_build(wide).state_dict(), path)
+    config = tmp_path / 'wide_teacher.py'
+    config.write_text(f'model = {wide!r}\n')
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint=str(path), teacher_config=str(config),
+                   layers=['backbone.stages.1.0.0'])
+    hook.before_train(_runner(student, CLASSIFIER))
+    with pytest.raises(ValueError, match=r"'backbone\.stages\.1\.0\.0'.*"
+                       r"\(3, 16, 8, 8\).*\(3, 32, 8, 8\)"):
+        student.loss(*_batch())
+
+
+def test_logit_distillation_replaces_the_label_loss(fp_teacher_checkpoint):
+    from mmbnn.engine.hooks import LogitDistillationHook
+    path, _ = fp_teacher_checkpoint
+    student = _build(CLASSIFIER)
+    hook = LogitDistillationHook(teacher_checkpoint=path, temperature=1.0,
+                                 label_loss_weight=0.0, loss_weight=1.0)
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    inputs, samples = _batch()
+    losses = student.loss(inputs, samples)
+    assert losses['loss'].item() == 0.0  # label loss weight 0 (AdamBNN)
+    with torch.no_grad():
+        # mmpretrain's extract_feat includes the pooling neck.
+        zs = student.head.fc(student.extract_feat(inputs)[-1])
+        zt = hook.teacher.head.fc(hook.teacher.extract_feat(inputs)[-1])
+    expected = -(torch.softmax(zt, 1) * torch.log_softmax(zs, 1)).sum(1).mean()
+    assert losses['loss_kd'].item() == pytest.approx(expected.item(), rel=1e-5)
+    hook.after_train(runner)
