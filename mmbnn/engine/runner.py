@@ -44,8 +44,9 @@ class CheckedRunner(Runner):
 
     def load_checkpoint(self, filename, map_location='cpu', strict=False,
                         revise_keys=[(r'^module\.', '')]):
-        # ``strict`` is accepted for mmengine's signature; loading is always
-        # checked, and allowances are named in the config.
+        # ``strict`` and ``revise_keys`` are accepted for mmengine's signature:
+        # loading is always checked (allowances are named in the config), and
+        # keys are revised only by stripping DDP's ``module.`` prefix.
         checkpoint = read_checkpoint(filename, map_location=map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
