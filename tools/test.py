@@ -21,6 +21,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--show-dir', help='save images with drawn detections to '
         'WORK_DIR/TIMESTAMP/SHOW_DIR')
+    parser.add_argument(
+        '--show-score-thr', type=float, default=0.3,
+        help='draw detections scoring at least this (mmdet: 0.3; a BNN '
+        'trained briefly scores lower)')
     parser.add_argument('--wait-time', type=float, default=2,
                         help='seconds each image is shown with --show')
     add_common_args(parser)
@@ -40,6 +44,7 @@ def main(argv=None):
     if args.show or args.show_dir:
         from mmdet.engine.hooks.utils import trigger_visualization_hook
         cfg = trigger_visualization_hook(cfg, args)
+        cfg.default_hooks.visualization.score_thr = args.show_score_thr
 
     runner = build_runner(cfg)
     if args.out is not None:

@@ -32,7 +32,8 @@ def stream(cmd: List[str], echo: bool = True) -> str:
 def train_and_test(config: str, work_dir: str, data_root: str,
                    cfg_options: Optional[List[str]] = None,
                    show_dir: Optional[str] = None, echo: bool = True,
-                   metric: str = 'pascal_voc/mAP') -> Dict:
+                   metric: str = 'pascal_voc/mAP',
+                   show_score_thr: float = 0.3) -> Dict:
     """``tools/train.py`` then ``tools/test.py`` on the last checkpoint.
 
     Returns the metric, wall times, the checkpoint and where drawn
@@ -46,7 +47,8 @@ def train_and_test(config: str, work_dir: str, data_root: str,
     train_s = time.time() - start
     with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    extra = ['--show-dir', show_dir] if show_dir else []
+    extra = ['--show-dir', show_dir, '--show-score-thr', str(show_score_thr)
+             ] if show_dir else []
     start = time.time()
     out = stream([sys.executable, osp.join('tools', 'test.py'), config,
                   checkpoint, *common, *extra, *options], echo)
@@ -123,6 +125,7 @@ def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
                           cfg_options: Optional[List[str]] = None,
                           rbd_weight: float = 1.0,
                           show_dir: Optional[str] = None,
+                          show_score_thr: float = 0.3,
                           echo: bool = True) -> Dict[str, Dict]:
     """Pretrain the binary backbone as a classifier on ``imagenet_root``,
     train the FP detector (the teacher), then the BNN detector from both
@@ -145,7 +148,7 @@ def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
             DEMO[step], osp.join(work_dir, step), root,
             (options if step != 'backbone' else []) + extra,
             show_dir=show_dir if step == 'bnn' else None, echo=echo,
-            metric=metric)
+            metric=metric, show_score_thr=show_score_thr)
         print(f'{step}: {metric} {results[step]["metric"]:.4f} '
               f'(train {results[step]["train_s"]:.0f} s)', flush=True)
     return results
