@@ -137,8 +137,8 @@ class DistillationHook(Hook):
                            'are not modules of the teacher')
         device = next(student.parameters()).device
         self.teacher.to(device)
-        # The default taps and heads outside extract_feat need the full
-        # tensor forward; backbone/neck taps only the features.
+        # Taps outside the backbone and neck (a head's logits) need the full
+        # tensor forward; backbone and neck taps only extract_feat.
         self._features_only = all(n.startswith(('backbone.', 'neck.'))
                                   for n in self.tapped)
         self._student_out, self._teacher_out = {}, {}
