@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import DEMO_CONFIG, QUICK_LOADERS, ROOT, run, tool
+from test_tools import _free_port
 
 BNN_CONFIG = osp.join(ROOT, 'configs', 'demo', 'bnn_ssd192_vgg16-w0.25_synthvoc.py')
 HARNESS = osp.join(ROOT, 'tests', 'kill_harness.py')
@@ -195,13 +196,6 @@ def test_train_tool_refuses_load_from_of_another_model(tmp_path, voc_root,
 
 
 # ------------------------------------------------------------ distributed faults
-
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def test_dead_rank_ends_the_run_and_is_named(tmp_path, voc_root, fp_checkpoint):
     """Rank 1 is SIGKILLed in its second iteration; rank 0 must not wait for

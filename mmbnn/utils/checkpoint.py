@@ -273,6 +273,10 @@ def _listing(title: str, items: List[str], first: int = 5) -> str:
     return f'{len(items)} {title}: {", ".join(items[:first])}{more}'
 
 
+_ALLOW_HINT = ('If these keys are meant to differ, name them (fnmatch '
+               'patterns) with --allow-mismatch / allow_mismatched_keys.')
+
+
 def load_fitting_state_dict(model: torch.nn.Module, state: dict,
                             source: str, target: str,
                             allow: Sequence[str] = (),
@@ -299,7 +303,7 @@ def load_fitting_state_dict(model: torch.nn.Module, state: dict,
                 f'{k} {tuple(a)} vs {tuple(b)}' for k, a, b in mismatched]))
         raise CheckpointMismatchError(
             f'checkpoint {source!r} does not fit {target}: '
-            f'{"; ".join(parts)}. {hint or "If these keys are meant to differ, name them (fnmatch patterns) with --allow-mismatch / allow_mismatched_keys."}')
+            f'{"; ".join(parts)}. {hint or _ALLOW_HINT}')
     own = model.state_dict()
     fitting = {k: v for k, v in state.items()
                if k in own and v.shape == own[k].shape}
