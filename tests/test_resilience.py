@@ -219,3 +219,31 @@ def test_dead_rank_ends_the_run_and_is_named(tmp_path, voc_root, fp_checkpoint):
     assert re.search(r'rank\s*: 1 \(local_rank: 1\)\s*\n\s*exitcode\s*: -9',
                      root), out[-3000:]
     assert elapsed < 120, f'took {elapsed:.0f} s'
+
+
+@pytest.mark.parametrize('fails', [False, True])
+def test_tools_close_the_process_group_on_the_way_out(tmp_path, fails):
+    """A rank that leaves with gloo's process group still up can abort at
+    interpreter exit (SIGABRT, seen in a 2-process CI run); the tools'
+    wrapper destroys it, after a normal end and after an error."""
+    import torch.distributed as dist
+    from mmbnn.utils.config import exit_on_user_error
+
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+
+    def main():
+        assert dist.is_initialized()
+        if fails:
+            raise FileNotFoundError('no such config')
+        return 'done'
+    try:
+        if fails:
+            with pytest.raises(SystemExit):
+                exit_on_user_error(main)
+        else:
+            assert exit_on_user_error(main) == 'done'
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

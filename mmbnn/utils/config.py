@@ -132,12 +132,21 @@ def build_runner(cfg: Config):
 
 def exit_on_user_error(main):
     """Run a tool's ``main``; a bad checkpoint or config path ends it with one
-    line on stderr (exit status 1) instead of a traceback."""
+    line on stderr (exit status 1) instead of a traceback. A distributed run's
+    process group is closed before the tool returns (see
+    :func:`~mmbnn.utils.dist.close_distributed`)."""
     import sys
 
     from .checkpoint import CheckpointError
+    from .dist import close_distributed
     try:
-        return main()
+        result = main()
     except (CheckpointError, FileNotFoundError) as err:
+        close_distributed(barrier=False)
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(1) from None
+    except BaseException:
+        close_distributed(barrier=False)
+        raise
+    close_distributed()
+    return result

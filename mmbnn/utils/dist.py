@@ -46,3 +46,22 @@ def init_cpu_distributed(cfg) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def close_distributed(barrier: bool = True) -> None:
+    """Tear the default process group down before the interpreter exits.
+
+    Without it, gloo's worker threads can outlive the Python objects they
+    hold, and a rank that has finished its work dies at exit with SIGABRT
+    ("terminate called without an active exception"), which torchrun reports
+    as a failed run. ``barrier`` first waits for the other ranks, so no rank
+    closes its connections while a peer still talks to it; pass False when
+    leaving on an error (a peer may be gone).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if barrier:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
