@@ -10,8 +10,10 @@ import torch
 from conftest import ROOT
 from mmbnn.utils.config import load_config
 
-ALL_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
-                               recursive=True))
+# configs/_base_ holds fragments (schedules, step recipes), not whole configs.
+ALL_CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                                          recursive=True)
+                     if '_base_' not in osp.relpath(p, ROOT).split(osp.sep))
 # Classifiers (ImageNet/CIFAR pretraining) are exercised in test_classification.
 CLASSIFIER_CONFIGS = [p for p in ALL_CONFIGS if 'imagenet' in p or 'cifar' in p]
 CONFIGS = [p for p in ALL_CONFIGS if p not in CLASSIFIER_CONFIGS]

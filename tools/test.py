@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
 from mmbnn.utils.config import (add_common_args, build_runner,  # noqa: E402
                                 exit_on_user_error, load_config)
+from mmbnn.engine.steps import testing_config  # noqa: E402
 from mmbnn.utils.checkpoint import check_checkpoint_file  # noqa: E402
 
 
@@ -41,6 +42,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.data_root, args.allow_mismatch)
     cfg.load_from = args.checkpoint
+    cfg = testing_config(cfg)  # a two-step config tests its last step's model
     if args.show or args.show_dir:
         from mmdet.engine.hooks.utils import trigger_visualization_hook
         cfg = trigger_visualization_hook(cfg, args)

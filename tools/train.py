@@ -21,6 +21,9 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or without a path from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--train-step', type=int, metavar='N',
+        help="run only step N of the config's train_steps (two-step training)")
     add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -43,6 +46,17 @@ def main(argv=None):
             raise KeyError('--auto-scale-lr needs auto_scale_lr.base_batch_size '
                            'in the config')
         cfg.auto_scale_lr.enable = True
+    if cfg.get('train_steps'):
+        if args.resume not in (None, 'auto'):
+            raise SystemExit('a config with train_steps resumes each step from '
+                             'its own work directory: use --resume without a '
+                             'path')
+        from mmbnn.engine.steps import train_in_steps
+        train_in_steps(cfg, resume=args.resume == 'auto',
+                       only_step=args.train_step)
+        return
+    if args.train_step is not None:
+        raise SystemExit('--train-step needs a config with train_steps')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -81,3 +81,9 @@ def updating_ratio(x: torch.Tensor, t, delta: float = 0.1) -> torch.Tensor:
     factor = 1 - torch.tanh(torch.as_tensor(t, device=x.device) *
                             x.detach().abs().float()) ** 2
     return (factor >= delta).float().mean()
+
+
+def saturation(x: torch.Tensor) -> torch.Tensor:
+    """Share of pre-sign activations with ``|x| > 1``: no gradient under a
+    clipped STE (methods.md 3.2)."""
+    return (x.detach().abs() > 1).float().mean()

@@ -9,7 +9,7 @@ from mmengine.config import Config
 # Top-level keys configs and tools set besides the Runner's arguments.
 _OTHER_KEYS = ('runner_type', 'custom_imports', 'tta_model', 'tta_pipeline',
                'auto_scale_lr', 'find_unused_parameters', 'model_wrapper_cfg',
-               'allow_mismatched_keys')
+               'allow_mismatched_keys', 'train_steps')
 # Helper names mmdet's own configs use at top level (never misspellings).
 _HELPER_KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
                 'dataset_type', 'data_root', 'backend_args', 'vis_backends')
@@ -114,6 +114,9 @@ def load_config(path: str, cfg_options=None, work_dir=None,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
     check_top_level_keys(cfg)
+    if cfg.get('train_steps'):
+        from mmbnn.engine.steps import check_train_steps
+        check_train_steps(cfg.train_steps)
     fix_dataloaders(cfg)
     from .dist import init_cpu_distributed
     init_cpu_distributed(cfg)

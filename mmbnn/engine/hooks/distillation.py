@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS, MODELS
 
-from mmbnn.models.layers.binary import BinaryMixin
+from mmbnn.models.layers.binary import BinaryMixin, set_binarize_mode
 from mmbnn.models.losses import logit_distillation_loss, rbd_losses
 from mmbnn.utils.checkpoint import (load_fitting_state_dict, read_checkpoint,
                                     state_dict_of)
@@ -32,9 +32,7 @@ def full_precision_twin(model_cfg) -> torch.nn.Module:
     (``binarize='none'``): the student's architecture with real weights and
     activations."""
     model = MODELS.build(copy.deepcopy(model_cfg))
-    for module in model.modules():
-        if isinstance(module, BinaryMixin):
-            module.binarize = 'none'
+    set_binarize_mode(model, 'none')
     return model
 
 

@@ -1,3 +1,5 @@
-from .binary import BinaryConv2d, BinaryLinear, BinaryMixin
+from .binary import BinaryConv2d, BinaryLinear, BinaryMixin, set_binarize_mode
+from .reactnet import LearnableShift, RPReLU, RSign
 
-__all__ = ['BinaryConv2d', 'BinaryLinear', 'BinaryMixin']
+__all__ = ['BinaryConv2d', 'BinaryLinear', 'BinaryMixin', 'LearnableShift', 'RPReLU', 'RSign',
+           'set_binarize_mode']

@@ -7,9 +7,11 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from mmbnn.ops import (ESTIMATORS, WEIGHT_BINARIZERS, dte_t_cap,
-                       imb_standardize, updating_ratio)
+                       imb_standardize, saturation, updating_ratio)
 
 MODES = ('both', 'activations', 'weights', 'none')
+_PARTS = dict(both={'weights', 'activations'}, activations={'activations'},
+              weights={'weights'}, none=set())
 ACTIVATION_BINARIZERS = ('sign', )
 
 
@@ -44,6 +46,8 @@ class BinaryMixin:
                      weight_estimator, activation_estimator, epsilon, delta,
                      act_cap_momentum):
         self.binarize = _choice(binarize, MODES, 'binarize mode')
+        # What the config asked for; set_binarize_mode narrows it per step.
+        self.configured_binarize = self.binarize
         self.weight_binarizer = _choice(weight_binarizer, WEIGHT_BINARIZERS,
                                         'weight_binarizer')
         self.activation_binarizer = _choice(activation_binarizer,
@@ -121,13 +125,27 @@ class BinaryMixin:
         if self.track_stats and self.activation_estimator in ('ede', 'dte'):
             t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
             self.stats['act_ratio'] = float(updating_ratio(x, t, self.delta))
-            self.stats['act_saturation'] = float((x.detach().abs() > 1).float().mean())
+            self.stats['act_saturation'] = float(saturation(x))
         return self._estimator(self.activation_estimator, t_cap)(x)
 
     def extra_repr(self):
         return (f'{super().extra_repr()}, binarize={self.binarize}, '
                 f'weight={self.weight_binarizer}/{self.weight_estimator}, '
                 f'act={self.activation_binarizer}/{self.activation_estimator}')
+
+
+def set_binarize_mode(model: nn.Module, mode: str) -> int:
+    """Restrict every binary layer of ``model`` to ``mode`` (AdamBNN's steps,
+    methods.md 3.1): a layer binarizes what its config asked for *and* what
+    ``mode`` allows, so ``'activations'`` leaves the weights real and
+    ``'both'`` restores the configured layers. Returns the number of layers.
+    """
+    allowed = _PARTS[_choice(mode, MODES, 'binarize mode')]
+    layers = [m for m in model.modules() if isinstance(m, BinaryMixin)]
+    for layer in layers:
+        parts = _PARTS[layer.configured_binarize] & allowed
+        layer.binarize = next(k for k, v in _PARTS.items() if v == parts)
+    return len(layers)
 
 
 @MODELS.register_module()
