@@ -33,6 +33,32 @@ def tool(name, *args, **kwargs):
     return run([sys.executable, osp.join(ROOT, 'tools', name), *args], **kwargs)
 
 
+# The demo classifiers' head; the generated ImageNet-layout set has as many.
+NUM_CLASSES = 10
+
+
+@pytest.fixture(scope='session')
+def imagenet_root(tmp_path_factory):
+    from mmbnn.datasets import generate_imagenet
+    root = str(tmp_path_factory.mktemp('imagenet'))
+    generate_imagenet(root, num_train_per_class=3, num_val_per_class=1,
+                      image_size=48, num_classes=NUM_CLASSES, seed=3,
+                      progress=False)
+    return root
+
+
+def imagenet_data_options(imagenet_root, epochs=1):
+    """``--cfg-options`` pointing a demo classifier config at ``imagenet_root``,
+    for ``epochs`` epochs with quick loaders."""
+    root = osp.join(imagenet_root, '')
+    synsets = osp.join(root, 'synset_mapping.txt')
+    return [f'{loader}.dataset.{key}={value}'
+            for loader in ('train_dataloader', 'val_dataloader',
+                           'test_dataloader')
+            for key, value in (('data_root', root), ('classes', synsets))] + [
+                f'train_cfg.max_epochs={epochs}', *QUICK_LOADERS]
+
+
 @pytest.fixture(scope='session')
 def voc_root(tmp_path_factory):
     from mmbnn.datasets import generate_voc

@@ -12,23 +12,13 @@ import types
 import pytest
 import torch
 
-from conftest import QUICK_LOADERS, ROOT, run, tool
+from conftest import (NUM_CLASSES, ROOT, imagenet_data_options as _data_options,
+                      run, tool)
 from test_configs import CLASSIFIER_CONFIGS
 
 DEMO_BNN_CLS = osp.join(ROOT, 'configs', 'demo', 'bnn_vgg16-w0.25_synthimagenet.py')
 DEMO_FP_CLS = osp.join(ROOT, 'configs', 'demo', 'vgg16-w0.25_fp_synthimagenet.py')
 DEMO_BNN_DET = osp.join(ROOT, 'configs', 'demo', 'bnn_ssd192_vgg16-w0.25_synthvoc.py')
-NUM_CLASSES = 10  # the demo classifiers' head
-
-
-@pytest.fixture(scope='session')
-def imagenet_root(tmp_path_factory):
-    from mmbnn.datasets import generate_imagenet
-    root = str(tmp_path_factory.mktemp('imagenet'))
-    generate_imagenet(root, num_train_per_class=3, num_val_per_class=1,
-                      image_size=48, num_classes=NUM_CLASSES, seed=3,
-                      progress=False)
-    return root
 
 
 @pytest.fixture(scope='session')
@@ -100,16 +90,6 @@ def test_classifier_config_trains_a_step_and_evaluates(path, imagenet_root,
 
 
 # ---------------------------------------------------- tools and the hand-off
-
-def _data_options(imagenet_root):
-    root = osp.join(imagenet_root, '')
-    synsets = osp.join(root, 'synset_mapping.txt')
-    return [f'{loader}.dataset.{key}={value}'
-            for loader in ('train_dataloader', 'val_dataloader',
-                           'test_dataloader')
-            for key, value in (('data_root', root), ('classes', synsets))] + [
-                'train_cfg.max_epochs=1', *QUICK_LOADERS]
-
 
 @pytest.fixture(scope='module')
 def pretrained(tmp_path_factory, imagenet_root):

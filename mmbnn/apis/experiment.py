@@ -63,6 +63,20 @@ def train_and_test(config: str, work_dir: str, data_root: str,
                 drawn=drawn[-1] if drawn else None)
 
 
+def read_diagnostics(work_dir: str) -> Dict:
+    """The ``bnn_diagnostics.json`` of a run's final training (the last step
+    of a two-step run): the newest one under ``work_dir``."""
+    import glob
+    import json
+    found = glob.glob(osp.join(ROOT, work_dir, '**', 'bnn_diagnostics.json'),
+                      recursive=True)
+    if not found:
+        raise FileNotFoundError(f'no bnn_diagnostics.json under {work_dir}: '
+                                'does the config have BNNDiagnosticsHook?')
+    with open(max(found, key=osp.getmtime)) as f:
+        return json.load(f)
+
+
 def write_table(header: List[str], rows: List[List], path: str) -> str:
     """Print a markdown table and write it to ``path`` (under the repository
     root when relative); returns its text."""

@@ -114,7 +114,7 @@ def load_config(path: str, cfg_options=None, work_dir=None,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
     check_top_level_keys(cfg)
-    if cfg.get('train_steps'):
+    if cfg.get('train_steps') is not None:  # None: one-step training
         from mmbnn.engine.steps import check_train_steps
         check_train_steps(cfg.train_steps)
     fix_dataloaders(cfg)

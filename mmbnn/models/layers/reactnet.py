@@ -14,10 +14,11 @@ class LearnableShift(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        # 1-D, so AdamBNN's "decay only ndim == 4" leaves it alone.
+        self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x):
-        return x + self.bias
+        return x + self.bias.view(1, -1, 1, 1)
 
 
 RSign = LearnableShift
@@ -30,9 +31,10 @@ class RPReLU(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(channels))
         self.prelu = nn.PReLU(channels)
-        self.zeta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.zeta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x):
-        return self.prelu(x - self.gamma) + self.zeta
+        return (self.prelu(x - self.gamma.view(1, -1, 1, 1)) +
+                self.zeta.view(1, -1, 1, 1))

@@ -1,0 +1,36 @@
+# The demo BNN detector (bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py: pretrained
+# binary backbone, FP neck/head, RBD from the FP detector) trained with
+# AdamBNN's recipe (methods.md 3.1) in the same 10 epochs: Adam with coupled
+# L2 weight decay on conv kernels only; step 1 (5 epochs) binarizes
+# activations only (weight decay 5e-6), step 2 (5 epochs) binarizes weights
+# too (weight decay 0), each with a 100-iteration warm-up and a linear decay
+# to 0. BNNDiagnosticsHook records FF and C2I of each step.
+_base_ = ['./bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py']
+optim_wrapper = dict(
+    constructor='ConvDecayOptimWrapperConstructor',
+    optimizer=dict(_delete_=True, type='Adam', lr=2e-3, betas=(0.9, 0.999),
+                   weight_decay=5e-6))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True,
+         convert_to_iter_based=True),
+]
+train_steps = [
+    dict(binarize='activations', max_epochs=5, weight_decay=5e-6,
+         cfg_options={'train_cfg.val_interval': 5,
+                      'default_hooks.checkpoint.interval': 5}),
+    dict(binarize='both', max_epochs=5, weight_decay=0.0,
+         cfg_options={'train_cfg.val_interval': 5,
+                      'default_hooks.checkpoint.interval': 5}),
+]
+custom_hooks = [
+    dict(type='EpochSeedHook'),
+    dict(type='NumClassCheckHook'),
+    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
+         log_interval=10),
+    dict(type='RBDHook',
+         teacher_config='configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
+         teacher_checkpoint={{_base_.fp_detector}}, layers=None,
+         loss_weight=1.0),
+    dict(type='BNNDiagnosticsHook'),
+]

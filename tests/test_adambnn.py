@@ -1,0 +1,413 @@
+"""AdamBNN (methods.md 3): conv-only weight decay, two-step training in one
+command (and its resume), ReActNet-A, and the diagnostics hook (FF, C2I,
+saturation, latent weights) against independent counts."""
+import json
+import os.path as osp
+import re
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from conftest import ROOT, imagenet_data_options, run, tool
+
+TWO_STEP = osp.join(ROOT, 'configs', 'demo',
+                    'bnn_vgg16-w0.25_adam-two-step_synthimagenet.py')
+HARNESS = osp.join(ROOT, 'tests', 'kill_harness.py')
+THREADS = dict(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+
+
+# ------------------------------------------------------------ weight decay
+
+class _Mixed(nn.Module):
+    """One of every parameter kind AdamBNN treats differently."""
+
+    def __init__(self):
+        super().__init__()
+        from mmbnn.models.layers import BinaryConv2d, LearnableShift, RPReLU
+        self.conv = nn.Conv2d(3, 4, 3, bias=True)
+        self.bn = nn.BatchNorm2d(4)
+        self.rsign = LearnableShift(4)
+        self.binary = BinaryConv2d(4, 4, 3, bias=False)
+        self.rprelu = RPReLU(4)
+        self.fc = nn.Linear(4, 2)
+
+
+# Written out by hand: the parameters with ndim == 4 are the conv kernels.
+DECAYED = {'conv.weight', 'binary.weight'}
+
+
+@pytest.mark.parametrize('weight_decay', [5e-6, 0.0])
+def test_only_conv_kernels_get_weight_decay(weight_decay):
+    from mmengine.optim import build_optim_wrapper
+    import mmbnn  # noqa: F401 (registers the constructor)
+    model = _Mixed()
+    wrapper = build_optim_wrapper(model, dict(
+        constructor='ConvDecayOptimWrapperConstructor',
+        optimizer=dict(type='Adam', lr=1e-3, weight_decay=weight_decay)))
+    assert type(wrapper.optimizer) is torch.optim.Adam  # coupled L2, not AdamW
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            decay[names[id(p)]] = group['weight_decay']
+    assert set(decay) == set(names.values())
+    assert {n for n, wd in decay.items() if wd} == (DECAYED if weight_decay
+                                                    else set())
+    assert all(decay[n] == weight_decay for n in DECAYED)
+
+
+def test_each_step_decays_with_its_own_value():
+    from mmengine.optim import build_optim_wrapper
+    from mmbnn.engine.steps import step_config
+    from mmbnn.utils.config import load_config
+    cfg = load_config(TWO_STEP)
+    seen = []
+    for index in range(2):
+        step = step_config(cfg, index)
+        wrapper = build_optim_wrapper(_Mixed(), step.optim_wrapper)
+        seen.append(sorted({g['weight_decay'] for g in
+                            wrapper.optimizer.param_groups}))
+    assert seen == [[0.0, 5e-6], [0.0]]
+
+
+# --------------------------------------------------------- binarize modes
+
+def test_activations_only_step_keeps_weights_real():
+    from mmbnn.models.layers import BinaryConv2d, set_binarize_mode
+    from mmbnn.ops import imb
+    torch.manual_seed(0)
+    layer = BinaryConv2d(3, 4, 3, padding=1, bias=False)
+    x = torch.randn(2, 3, 5, 5)
+    sign_x = torch.where(x >= 0, 1.0, -1.0)
+    set_binarize_mode(layer, 'activations')
+    torch.testing.assert_close(layer(x), F.conv2d(sign_x, layer.weight,
+                                                  padding=1))
+    set_binarize_mode(layer, 'weights')
+    torch.testing.assert_close(layer(x), F.conv2d(x, imb(layer.weight.detach()),
+                                                  padding=1))
+    set_binarize_mode(layer, 'both')
+    torch.testing.assert_close(layer(x), F.conv2d(
+        sign_x, imb(layer.weight.detach()), padding=1))
+
+
+def test_a_mode_never_binarizes_what_the_config_keeps_real():
+    from mmbnn.models.layers import BinaryConv2d, set_binarize_mode
+    layer = BinaryConv2d(2, 2, 1, binarize='weights')
+    set_binarize_mode(layer, 'activations')
+    assert layer.binarize == 'none'
+    set_binarize_mode(layer, 'both')
+    assert layer.binarize == 'weights'
+    with pytest.raises(ValueError, match='binarize mode'):
+        set_binarize_mode(layer, 'half')
+
+
+@pytest.mark.parametrize('steps,message', [
+    ([], 'non-empty'),
+    ([dict(binarize='both', epochs=3)], "unknown key.*'epochs'"),
+    ([dict(weight_decay=0.0)], 'binarize must be one of'),
+    ([dict(binarize='both', max_epochs=0)], 'max_epochs must be an int'),
+])
+def test_bad_train_steps_are_refused(steps, message):
+    from mmbnn.utils.config import load_config
+    with pytest.raises((ValueError, KeyError), match=message):
+        load_config(TWO_STEP, cfg_options=dict(train_steps=steps))
+
+
+# ------------------------------------------------ two steps in one command
+
+def _two_step_args(work, imagenet_root, *extra, step2_options=()):
+    # Step 1: one epoch; step 2: two epochs; a checkpoint every epoch.
+    options = [*imagenet_data_options(imagenet_root),
+               'train_steps.0.max_epochs=1', 'train_steps.1.max_epochs=2',
+               'default_hooks.checkpoint.interval=1',
+               'default_hooks.logger.interval=1',
+               'train_dataloader.batch_size=8', *step2_options]
+    return [TWO_STEP, '--work-dir', work, *extra, '--cfg-options', *options]
+
+
+def _weights(path):
+    from mmbnn.utils.checkpoint import read_checkpoint
+    return read_checkpoint(path, map_location='cpu')['state_dict']
+
+
+def _final(work):
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory, imagenet_root):
+    work = str(tmp_path_factory.mktemp('two_step'))
+    result = tool('train.py', *_two_step_args(work, imagenet_root), env=THREADS)
+    return work, result.stdout + result.stderr
+
+
+def test_two_steps_run_in_one_command(uninterrupted):
+    work, out = uninterrupted
+    assert re.search(r"BinarizeModeHook: 14 binary layer\(s\) binarize "
+                     r"'activations'", out)
+    assert re.search(r"BinarizeModeHook: 14 binary layer\(s\) binarize 'both'",
+                     out)
+    step1 = osp.join(work, 'step1_activations', 'epoch_1.pth')
+    assert _final(work) == osp.join(work, 'step2_both', 'epoch_2.pth')
+    # Step 2 starts from step 1's last weights, with a fresh optimizer and
+    # schedule: each step's first learning rate is the configured 2e-3.
+    assert f'Load checkpoint from {step1}' in out
+    firsts = re.findall(r'Epoch\(train\) \[1\]\[1/\d+\].*? lr: (\S+)', out)
+    assert [float(lr) for lr in firsts] == [2e-3, 2e-3]
+
+
+def test_step_two_starts_from_step_one_weights(tmp_path, imagenet_root,
+                                               uninterrupted):
+    """With a zero learning rate step 2 cannot move the weights: its latent
+    weights must then be step 1's."""
+    work, _ = uninterrupted
+    step1 = osp.join(work, 'step1_activations', 'epoch_1.pth')
+    alone = str(tmp_path / 'alone')
+    tool('train.py', *_two_step_args(
+        alone, imagenet_root, '--train-step', '2',
+        step2_options=[f'load_from={step1}',
+                       'train_steps.1.cfg_options.optim_wrapper.optimizer.lr=0']),
+        env=THREADS)
+    start, end = _weights(step1), _weights(_final(alone))
+    convs = [k for k in start if k.endswith('conv.weight')]
+    assert len(convs) == 15  # 14 binary + the real first conv
+    assert all(torch.equal(start[k], end[k]) for k in convs)
+
+
+def test_step_two_alone_needs_step_one(tmp_path, imagenet_root):
+    result = tool('train.py', *_two_step_args(str(tmp_path), imagenet_root,
+                                              '--train-step', '2'),
+                  check=False)
+    assert result.returncode == 1
+    assert "step 2 starts from step 1's final checkpoint" in result.stderr
+
+
+def _assert_same_final(work_a, work_b):
+    a, b = _weights(_final(work_a)), _weights(_final(work_b))
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f'{len(different)} tensors differ: {different[:3]}'
+
+
+def test_resume_at_the_step_boundary_equals_uninterrupted(tmp_path,
+                                                          imagenet_root,
+                                                          uninterrupted):
+    work = str(tmp_path)
+    tool('train.py', *_two_step_args(work, imagenet_root, '--train-step', '1'),
+         env=THREADS)
+    assert not osp.exists(osp.join(work, 'step2_both'))
+    result = tool('train.py', *_two_step_args(work, imagenet_root, '--resume'),
+                  env=THREADS)
+    assert "step 1/2 (binarize 'activations') finished before" in (
+        result.stdout + result.stderr)
+    _assert_same_final(uninterrupted[0], work)
+
+
+def test_resume_inside_step_two_equals_uninterrupted(tmp_path, imagenet_root,
+                                                     uninterrupted):
+    work = str(tmp_path)
+    # Epoch index 1 exists only in step 2 (step 1 has one epoch).
+    killed = run([sys.executable, HARNESS,
+                  *_two_step_args(work, imagenet_root)],
+                 check=False, env=dict(KILL_AT='iter:1:1', **THREADS))
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not osp.exists(osp.join(work, 'step2_both', 'step_done.json'))
+    result = tool('train.py', *_two_step_args(work, imagenet_root, '--resume'),
+                  env=THREADS)
+    assert 'resumed epoch: 1' in result.stdout + result.stderr
+    _assert_same_final(uninterrupted[0], work)
+
+
+# ------------------------------------------------------------- ReActNet-A
+
+def _hand_count(widths, stem):
+    """Parameters of ReActNet-A's backbone, from methods.md 3.3: stem conv +
+    BN; per block a 3x3 conv (in x in x 9), its BN, RSign (in) and RPReLU
+    (3 per channel); one or two 1x1 convs with BNs, RSign and RPReLU (out)."""
+    total = 3 * stem * 9 + 2 * stem
+    cin = stem
+    for cout in widths:
+        total += cin * cin * 9 + 2 * cin + cin + 3 * cin
+        total += (cout // cin) * (cin * cin + 2 * cin) + cin + 3 * cout
+        cin = cout
+    return total
+
+
+def test_reactnet_a_shapes_and_parameter_count():
+    from mmbnn.models.backbones import ReActNetA
+    widths = [64, 128, 128, 256, 256] + [512] * 6 + [1024, 1024]
+    model = ReActNetA(out_indices=(0, 1, 2, 3, 4))
+    assert sum(p.numel() for p in model.parameters()) == _hand_count(widths, 32)
+    # With the 1000-way FC: ReActNet-A's published 29.3 M parameters.
+    assert round((_hand_count(widths, 32) + 1024 * 1000 + 1000) / 1e6, 1) == 29.3
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [tuple(o.shape) for o in outs] == [
+        (1, 64, 32, 32), (1, 128, 16, 16), (1, 256, 8, 8), (1, 512, 4, 4),
+        (1, 1024, 2, 2)]
+    small = ReActNetA(widen_factor=0.25)
+    assert sum(p.numel() for p in small.parameters()) == _hand_count(
+        [w // 4 for w in widths], 8)
+    binary = [m for m in model.modules() if getattr(m, 'binary_weights', False)]
+    assert len(binary) == 13 + 13 + 5  # 3x3 convs, 1x1 convs, doubled ones
+
+
+def test_reactnet_a_in_classifier_and_detector_configs():
+    from mmengine.registry import MODELS
+    import mmbnn  # noqa: F401
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmpretrain.registry import MODELS as CLS_MODELS
+    for registry in (MODELS, DET_MODELS, CLS_MODELS):
+        net = registry.build(dict(type='ReActNetA', widen_factor=0.25,
+                                  out_indices=(3, 4)))
+        outs = net(torch.randn(2, 3, 64, 64))
+        assert [tuple(o.shape[1:]) for o in outs] == [(128, 4, 4), (256, 2, 2)]
+    with pytest.raises(ValueError, match='out_indices'):
+        MODELS.build(dict(type='ReActNetA', out_indices=(5, )))
+
+
+def test_rsign_gradient_is_approxsign_at_the_shifted_input():
+    from mmbnn.models.layers import RSign
+    from mmbnn.ops import approx_sign
+    torch.manual_seed(1)
+    rsign = RSign(3)
+    with torch.no_grad():
+        rsign.bias.copy_(torch.tensor([0.3, -0.2, 0.0]))
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    g = torch.randn_like(x)
+    approx_sign(rsign(x.float())).backward(g.float())
+    shifted = x + rsign.bias.detach().double().view(1, -1, 1, 1)
+    # ApproxSign's derivative: 2 - 2|u| on |u| < 1, 0 elsewhere.
+    expected = (g * (2 - 2 * shifted.abs()).clamp_min(0)).sum((0, 2, 3))
+    torch.testing.assert_close(rsign.bias.grad.double(), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_rprelu_forward_and_gradients_match_its_formula():
+    from mmbnn.models.layers import RPReLU
+    torch.manual_seed(2)
+    act = RPReLU(2).double()
+    with torch.no_grad():
+        act.gamma.copy_(torch.tensor([0.5, -0.5]))
+        act.zeta.copy_(torch.tensor([1.0, 2.0]))
+        act.prelu.weight.copy_(torch.tensor([0.25, 0.1]))
+    x = torch.randn(3, 2, 2, 2, dtype=torch.float64)
+    g = torch.randn_like(x)
+    out = act(x)
+    u = x - act.gamma.detach().view(1, -1, 1, 1)
+    beta = act.prelu.weight.detach().view(1, -1, 1, 1)
+    torch.testing.assert_close(out, torch.where(u > 0, u, beta * u) +
+                               act.zeta.detach().view(1, -1, 1, 1))
+    out.backward(g)
+    slope = torch.where(u > 0, torch.ones_like(u), beta)
+    torch.testing.assert_close(act.zeta.grad, g.sum((0, 2, 3)))
+    torch.testing.assert_close(act.gamma.grad, -(g * slope).sum((0, 2, 3)))
+    torch.testing.assert_close(act.prelu.weight.grad,
+                               (g * torch.where(u > 0, 0 * u, u)).sum((0, 2, 3)))
+
+
+# ------------------------------------------------------------ diagnostics
+
+def _toy_model():
+    from mmengine.model import BaseModel
+    from mmbnn.models.layers import BinaryConv2d
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.conv = BinaryConv2d(3, 8, 3, padding=1, bias=False,
+                                     weight_estimator='ste',
+                                     activation_estimator='ste')
+            self.head = nn.Linear(8, 4)
+
+        def forward(self, inputs, labels, mode='loss'):
+            logits = self.head(self.conv(inputs).mean((2, 3)))
+            return dict(loss=F.cross_entropy(logits, labels))
+    return Toy()
+
+
+class _Recorder:
+    """Keeps a numpy copy of the binary layer's latent weight at the start
+    and after every iteration: the independent record."""
+
+    def __new__(cls):
+        from mmengine.hooks import Hook
+
+        class Recorder(Hook):
+            priority = 'LOWEST'
+
+            def __init__(self):
+                self.weights = []
+
+            def before_train(self, runner):
+                self.weights.append(runner.model.conv.weight.detach().numpy().copy())
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                self.weights.append(runner.model.conv.weight.detach().numpy().copy())
+        return Recorder()
+
+
+def test_ff_and_c2i_equal_an_independent_count(tmp_path):
+    from mmengine.runner import Runner
+    import mmbnn  # noqa: F401
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    torch.manual_seed(0)
+    data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
+            for i in range(24)]
+    recorder = _Recorder()
+    hook = BNNDiagnosticsHook(interval=3)
+    runner = Runner(
+        model=_toy_model(), work_dir=str(tmp_path),
+        train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
+        train_cfg=dict(by_epoch=True, max_epochs=2),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
+                           checkpoint=None),
+        custom_hooks=[hook, recorder], default_scope='mmengine',
+        experiment_name='toy')
+    runner.train()
+
+    signs = [np.where(w >= 0, 1, -1) for w in recorder.weights]
+    ff = [np.abs(b - a).sum() / (2 * a.size) for a, b in zip(signs, signs[1:])]
+    assert len(ff) == 12 and max(ff) > 0  # the run did flip signs
+    p = np.mean(signs[-1] != signs[0])
+
+    with open(osp.join(runner.log_dir, 'bnn_diagnostics.json')) as f:
+        summary = json.load(f)
+    np.testing.assert_allclose(summary['ff_ratio_per_iter'], ff, rtol=1e-12)
+    assert summary['ff_ratio_mean'] == pytest.approx(np.mean(ff), rel=1e-12)
+    assert summary['ff_ratio_per_epoch'] == pytest.approx(
+        [np.mean(ff[:6]), np.mean(ff[6:])], rel=1e-12)
+    assert summary['c2i_p'] == pytest.approx(p)
+    assert summary['c2i'] == pytest.approx(1 - p)
+    layer = summary['layers']['conv']
+    assert layer['c2i'] == pytest.approx(1 - p)
+    assert sum(layer['abs_latent_histogram']['counts']) == signs[0].size
+    assert 0 <= layer['act_saturation'] <= 1
+    for name in ('bnn_ff_ratio.png', 'bnn_c2i.png', 'bnn_latent_weights.png'):
+        with open(osp.join(runner.log_dir, name), 'rb') as f:
+            assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+    # What was logged equals the JSON: every iteration to the visualizer,
+    # the mean of each 3-iteration interval in the text log.
+    with open(osp.join(runner.log_dir, 'vis_data', 'scalars.json')) as f:
+        logged = [json.loads(line) for line in f]
+    per_iter = {r['step']: r['bnn/ff_ratio'] for r in logged
+                if 'bnn/ff_ratio' in r}
+    assert per_iter == {i + 1: pytest.approx(v, rel=1e-12)
+                        for i, v in enumerate(ff)}
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        text = f.read()
+    in_log = [float(v) for v in re.findall(r'bnn_ff_ratio: ([0-9.e+-]+)',
+                                           text)]
+    # Logged from iteration 3 on: the latest flushed interval's mean.
+    means = [np.mean(ff[i:i + 3]) for i in range(0, 12, 3)]
+    assert in_log == pytest.approx([means[0]] * 3 + [means[1]] * 3 +
+                                   [means[2]] * 3 + [means[3]], abs=6e-5)
