@@ -1,6 +1,7 @@
 """Training-step cost of a binary detector against its full-precision twin,
-and of RBD distillation (teacher forward included) against the plain binary
-step, measured in one process on the same batch (ratios; absolute times on a
+of RBD distillation (teacher forward included) and of the diagnostics hook
+(FF counted every step, flushed every 10) against the plain binary step,
+measured in one process on the same batch (ratios; absolute times on a
 shared machine mean little).
 
     python tools/benchmarks/train_step.py [--binary CFG] [--fp CFG] [--steps 20]
@@ -65,6 +66,29 @@ def install_rbd(student, teacher, teacher_config, tmp):
     return hook
 
 
+def install_diagnostics(model):
+    """BNNDiagnosticsHook on ``model``, as before training; returns a step
+    function wrapping a training step in the hook's per-iteration work."""
+    from mmengine.logging import MessageHub, MMLogger
+    from mmengine.visualization import Visualizer
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    hook = BNNDiagnosticsHook(interval=10)
+    runner = types.SimpleNamespace(
+        model=model, hooks=[], iter=0, epoch=0,
+        logger=MMLogger.get_current_instance(),
+        message_hub=MessageHub.get_current_instance(),
+        visualizer=Visualizer.get_current_instance(),
+        train_dataloader=range(10 ** 6))
+    hook.before_train(runner)
+
+    def step(batch, optim):
+        hook.before_train_iter(runner, runner.iter)
+        model.train_step(batch, optim)
+        hook.after_train_iter(runner, runner.iter)
+        runner.iter += 1
+    return step
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--binary', default=os.path.join(
@@ -76,17 +100,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     runs = {name: build(path, args.batch_size)
             for name, path in (('fp', args.fp), ('binary', args.binary),
-                               ('rbd', args.binary))}
+                               ('rbd', args.binary), ('diag', args.binary))}
     with tempfile.TemporaryDirectory() as tmp:
         install_rbd(runs['rbd'][0], runs['fp'][0], args.fp, tmp)
+    steps = {name: model.train_step for name, (model, _, _) in runs.items()}
+    steps['diag'] = install_diagnostics(runs['diag'][0])
     times = {name: [] for name in runs}
     for name, (model, optim, batch) in runs.items():  # warm-up
-        model.train_step(batch, optim)
-    # Interleaved, so drifts of the machine's load hit both alike.
+        steps[name](batch, optim)
+    # Interleaved, so drifts of the machine's load hit all alike.
     for _ in range(args.steps):
         for name, (model, optim, batch) in runs.items():
             start = time.perf_counter()
-            model.train_step(batch, optim)
+            steps[name](batch, optim)
             times[name].append(time.perf_counter() - start)
     med = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
     print(f'batch {args.batch_size}, {args.steps} steps each, torch threads '
@@ -95,6 +121,8 @@ def main(argv=None):
         print(f'{name:>7}: median step {med[name] * 1000:.0f} ms')
     print(f'binary / fp step time: {med["binary"] / med["fp"]:.2f}x')
     print(f'binary + RBD / binary step time: {med["rbd"] / med["binary"]:.2f}x')
+    print(f'binary + diagnostics / binary step time: '
+          f'{med["diag"] / med["binary"]:.3f}x')
 
 
 if __name__ == '__main__':
