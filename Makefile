@@ -2,7 +2,7 @@
 # is idempotent: seconds when the environment is already there).
 PY := .venv/bin/python
 
-.PHONY: setup demo test
+.PHONY: setup demo test mutation
 setup:
 	@bash tools/setup_env.sh
 
@@ -11,3 +11,8 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Mutation testing (docs/testing.md): not part of `make test` or CI.
+mutation: setup
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' --no-build-isolation
+	bash tools/mutation.sh

@@ -21,6 +21,10 @@ setup(
         'numpy',
         'tqdm',
     ],
-    extras_require={'tests': ['pytest>=7', 'pytest-timeout']},
+    extras_require={
+        'tests': ['pytest>=7', 'pytest-timeout', 'hypothesis>=6.100'],
+        # make mutation (docs/testing.md); not needed by make test or CI
+        'dev': ['mutmut>=3.3,<4'],
+    },
     license='Apache-2.0',
 )

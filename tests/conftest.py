@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
@@ -75,3 +76,75 @@ def coco_root(tmp_path_factory):
     generate_coco(root, num_train=8, num_val=4, image_size=160, num_classes=5,
                   seed=2, progress=False)
     return root
+
+
+# ------------------------------------------- configs say what their names say
+
+def _name_tokens(path):
+    stem = osp.splitext(osp.basename(path))[0]
+    return set(stem.replace('-', '_').split('_')), stem
+
+
+def expected_binary_parts(path):
+    """What a config's file name promises is binary, independently of its
+    contents: ``fp`` in the name: nothing; ``backbone``, or a classifier
+    (a backbone and a real FC): the backbone only; any other detector: the
+    backbone and the neck. The head is never binary."""
+    tokens, _ = _name_tokens(path)
+    if 'fp' in tokens:
+        return set()
+    classifier = any(d in osp.normpath(path).split(osp.sep)
+                     for d in ('imagenet', 'cifar10')) or 'synthimagenet' in tokens
+    if classifier or 'backbone' in tokens:
+        return {'backbone'}
+    return {'backbone', 'neck'}
+
+
+def expected_binarizers(path):
+    """The binarizer and estimators a name (and the family's header) promise:
+    ``sign-ste``: sign weights and STE everywhere; ReActNet-A: XNOR weights
+    with the clipped STE, ApproxSign activations; every other BNN config:
+    DIR-Net's IMB weights and DTE gradients."""
+    _, stem = _name_tokens(path)
+    if 'sign-ste' in stem:
+        return dict(weight_binarizer='sign', weight_estimator='ste',
+                    activation_estimator='ste')
+    if stem.startswith('reactnet'):
+        return dict(weight_binarizer='xnor', weight_estimator='ste',
+                    activation_estimator='approx')
+    return dict(weight_binarizer='imb', weight_estimator='dte',
+                activation_estimator='dte')
+
+
+def check_binary_parts(path, cfg, model):
+    """The binary layers of ``model`` built from ``cfg`` (read from ``path``)
+    sit exactly in the parts its name promises, binarize weights and
+    activations, and use the binarizer and estimators the name promises; the
+    config's ``binarized`` key says the same."""
+    from mmbnn.models.layers.binary import BinaryMixin
+    binary = {n: m for n, m in model.named_modules()
+              if isinstance(m, BinaryMixin) and m.configured_binarize != 'none'}
+    parts = {n.split('.')[0] for n in binary}
+    expected = expected_binary_parts(path)
+    assert parts == expected, (path, sorted(parts), sorted(expected))
+    if expected:
+        # Every block of a binary part that has a 3x3 conv binarizes it,
+        # except a real stem: at least half of the part's convs are binary.
+        for part in expected:
+            convs = [m for n, m in model.named_modules()
+                     if n.startswith(part + '.')
+                     and isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+            n_binary = sum(isinstance(m, BinaryMixin)
+                           and m.configured_binarize != 'none' for m in convs)
+            assert n_binary * 2 >= len(convs) > 0, (path, part, n_binary,
+                                                    len(convs))
+    want = expected_binarizers(path)
+    for name, layer in binary.items():
+        got = dict(weight_binarizer=layer.weight_binarizer,
+                   weight_estimator=layer.weight_estimator,
+                   activation_estimator=layer.activation_estimator)
+        assert got == want, (path, name, got)
+        assert layer.configured_binarize == 'both', (path, name)
+    promised = {frozenset(): 'none', frozenset({'backbone'}): 'backbone',
+                frozenset({'backbone', 'neck'}): 'backbone+neck'}
+    assert cfg.get('binarized', 'none') == promised[frozenset(expected)], path

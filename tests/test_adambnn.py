@@ -411,3 +411,68 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
     means = [np.mean(ff[i:i + 3]) for i in range(0, 12, 3)]
     assert in_log == pytest.approx([means[0]] * 3 + [means[1]] * 3 +
                                    [means[2]] * 3 + [means[3]], abs=6e-5)
+
+
+def _toy_runner(work_dir, hooks, model=None, epochs=1, checkpoint=False,
+                name='toy'):
+    from mmengine.runner import Runner
+    import mmbnn  # noqa: F401
+    torch.manual_seed(0)
+    data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
+            for i in range(24)]
+    return Runner(
+        model=model or _toy_model(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=4),
+                           checkpoint=dict(type='CheckpointHook', interval=1)
+                           if checkpoint else None),
+        custom_hooks=hooks, default_scope='mmengine', experiment_name=name)
+
+
+def test_c2i_against_the_first_steps_start_equals_an_independent_count(tmp_path):
+    """Two runs in a row, as two-step training does: the second's C2I is
+    counted against its own start and, through ``reference_checkpoint``,
+    against the first run's start. The interval defaults to the logger's."""
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    first_rec = _Recorder()
+    first = _toy_runner(tmp_path / 'a', [BNNDiagnosticsHook(plots=False),
+                                         first_rec], checkpoint=True, name='a')
+    first.train()
+    hook = BNNDiagnosticsHook(plots=False,
+                              reference_checkpoint=str(tmp_path / 'a' /
+                                                       'epoch_1.pth'))
+    rec = _Recorder()
+    second = _toy_runner(tmp_path / 'b', [hook, rec], model=first.model,
+                         name='b')
+    second.train()
+    assert hook.interval == 4  # the LoggerHook's
+    sign = lambda w: np.where(w >= 0, 1, -1)  # noqa: E731
+    start_a, start_b, end_b = (sign(first_rec.weights[0]),
+                               sign(rec.weights[0]), sign(rec.weights[-1]))
+    assert (start_b != start_a).any()  # the first run moved the signs
+    with open(osp.join(second.log_dir, 'bnn_diagnostics.json')) as f:
+        summary = json.load(f)
+    assert summary['c2i'] == pytest.approx(1 - np.mean(end_b != start_b))
+    assert summary['c2i_first_step'] == pytest.approx(
+        1 - np.mean(end_b != start_a))
+    assert summary['layers']['conv']['c2i_first_step'] == pytest.approx(
+        summary['c2i_first_step'])
+
+
+def test_diagnostics_refuses_bad_settings_and_references(tmp_path):
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    with pytest.raises(ValueError, match='interval must be >= 1, got 0'):
+        BNNDiagnosticsHook(interval=0)
+    BNNDiagnosticsHook(interval=1, hist_bins=2)  # the smallest allowed
+    with pytest.raises(ValueError, match='hist_bins must be >= 2, got 1'):
+        BNNDiagnosticsHook(hist_bins=1)
+    plain = tmp_path / 'plain.pth'
+    torch.save({'meta': {}, 'state_dict': _toy_model().state_dict()}, plain)
+    runner = _toy_runner(tmp_path / 'c', [BNNDiagnosticsHook(
+        reference_checkpoint=str(plain))], name='c')
+    with pytest.raises(KeyError, match="holds no 'bnn_diagnostics' state"):
+        runner.train()

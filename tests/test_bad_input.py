@@ -66,17 +66,6 @@ def test_malformed_voc_box_names_file_and_object(voc_copy, edit, message):
     assert osp.basename(xml) in str(err.value)
 
 
-def test_stock_voc_dataset_accepts_inverted_box_silently(voc_copy):
-    """Why the checked class exists: the stock one trains on it."""
-    from mmdet.datasets import VOCDataset
-    xml = _first_xml(voc_copy)
-    text = open(xml).read()
-    open(xml, 'w').write(text.replace('<ymax>', '<ymax>-', 1))
-    VOCDataset(data_root=voc_copy, ann_file='VOC2007/ImageSets/Main/test.txt',
-               data_prefix=dict(sub_data_root='VOC2007/'), test_mode=True,
-               pipeline=[])
-
-
 @pytest.mark.parametrize('bbox,message', [
     ([1, 2, 3], r'bbox must be \[x, y, w, h\]'),
     ([1, 2, 'wide', 4], r'bbox\[2\] is .wide.'),
@@ -130,3 +119,26 @@ def test_amp_without_gpu_is_refused_clearly(tmp_path):
                   str(tmp_path), check=False)
     assert result.returncode != 0
     assert '--amp needs a GPU' in result.stderr
+
+
+def test_experiment_without_its_metric_is_an_error_not_nan(tmp_path,
+                                                           monkeypatch):
+    """train_and_test (the demo's and the benchmarks' driver) names the
+    metric tools/test.py did not print instead of returning NaN."""
+    from mmbnn.apis import experiment
+    printed = []
+
+    def fake_stream(cmd, echo):
+        printed.append(cmd)
+        if 'train.py' in cmd[1]:
+            (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'e.pth'))
+            return 'trained\n'
+        return 'pascal_voc/AP50: 0.5\ncoco/bbox_mAP: 0.25\n'
+
+    monkeypatch.setattr(experiment, 'stream', fake_stream)
+    with pytest.raises(RuntimeError, match="printed no 'pascal_voc/mAP'"):
+        experiment.train_and_test('cfg.py', str(tmp_path), 'data')
+    assert len(printed) == 2
+    result = experiment.train_and_test('cfg.py', str(tmp_path), 'data',
+                                       metric='coco/bbox_mAP')
+    assert result['metric'] == 0.25

@@ -149,3 +149,22 @@ def test_registered_as_conv_layer_for_mmcv_modules():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BinaryConv2d(2, 2, 3, **kwargs)
+
+
+@pytest.mark.parametrize('make', [
+    lambda **kw: BinaryConv2d(3, 4, 3, **kw),
+    lambda **kw: BinaryLinear(3, 4, **kw),
+])
+def test_layers_pass_bias_device_and_dtype_to_torch(make):
+    assert make().bias is not None  # torch's default: a bias
+    assert make(bias=False).bias is None
+    wide = make(dtype=torch.float64)
+    assert wide.weight.dtype == torch.float64 and wide.bias.dtype == torch.float64
+    on_meta = make(device='meta')
+    assert on_meta.weight.is_meta and on_meta.t.is_meta  # buffers too
+
+
+def test_bad_binarize_mode_for_a_model_is_named():
+    from mmbnn.models.layers.binary import set_binarize_mode
+    with pytest.raises(ValueError, match="unknown binarize mode 'half'"):
+        set_binarize_mode(torch.nn.Sequential(BinaryLinear(2, 2)), 'half')

@@ -12,8 +12,8 @@ import types
 import pytest
 import torch
 
-from conftest import (NUM_CLASSES, ROOT, imagenet_data_options as _data_options,
-                      run, tool)
+from conftest import (NUM_CLASSES, ROOT, check_binary_parts,
+                      imagenet_data_options as _data_options, run, tool)
 from test_configs import CLASSIFIER_CONFIGS
 
 DEMO_BNN_CLS = osp.join(ROOT, 'configs', 'demo', 'bnn_vgg16-w0.25_synthimagenet.py')
@@ -82,11 +82,7 @@ def test_classifier_config_trains_a_step_and_evaluates(path, imagenet_root,
     evaluator.process(outputs, batch)
     metrics = evaluator.evaluate(2)
     assert metrics['accuracy/top1'] in (0.0, 50.0, 100.0)  # 2 images
-    binarized = cfg.get('binarized', 'none')
-    binary = [m for m in model.modules() if getattr(m, 'binary_weights', False)]
-    assert bool(binary) == (binarized != 'none')
-    assert all(n.startswith('backbone.') for n, m in model.named_modules()
-               if getattr(m, 'binary_weights', False))
+    check_binary_parts(path, cfg, model)
 
 
 # ---------------------------------------------------- tools and the hand-off

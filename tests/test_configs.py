@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, check_binary_parts
 from mmbnn.utils.config import load_config
 
 # configs/_base_ holds fragments (schedules, step recipes), not whole configs.
@@ -77,6 +77,4 @@ def test_config_trains_one_step_and_predicts(path, voc_root, coco_root):
     pred = out[0].pred_instances
     assert pred.bboxes.ndim == 2 and pred.bboxes.shape[1] == 4
     assert len(pred.scores) == len(pred.labels) == len(pred.bboxes)
-    binarized = cfg.get('binarized', 'none')
-    has_binary = any(getattr(m, 'binary_weights', False) for m in model.modules())
-    assert has_binary == (binarized != 'none'), binarized
+    check_binary_parts(path, cfg, model)

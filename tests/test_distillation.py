@@ -62,6 +62,22 @@ def test_logit_distillation_hand_computed():
         expected_t2)
 
 
+def test_logit_distillation_softens_both_sides_with_the_temperature():
+    # Teacher (0, log 3) at T = 2: softmax (1, sqrt3) / (1 + sqrt3); the
+    # student (log 3, 0): (sqrt3, 1) / (1 + sqrt3). Cross-entropy by hand.
+    p = math.sqrt(3) / (math.sqrt(3) + 1)
+    student = torch.tensor([[math.log(3.), 0.]])
+    teacher = torch.tensor([[0., math.log(3.)]])
+    expected = -((1 - p) * math.log(p) + p * math.log(1 - p))
+    assert logit_distillation_loss(student, teacher, 2.0).item() == \
+        pytest.approx(expected)
+
+
+def test_logit_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r'\(1, 2\).*\(1, 3\)'):
+        logit_distillation_loss(torch.ones(1, 2), torch.ones(1, 3))
+
+
 # ------------------------------------------------------------------ hooks
 
 CLASSIFIER = dict(
@@ -231,3 +247,29 @@ def test_logit_distillation_replaces_the_label_loss(fp_teacher_checkpoint):
     expected = -(torch.softmax(zt, 1) * torch.log_softmax(zs, 1)).sum(1).mean()
     assert losses['loss_kd'].item() == pytest.approx(expected.item(), rel=1e-5)
     hook.after_train(runner)
+
+
+def test_logit_hook_weights_temperature_and_label_loss(fp_teacher_checkpoint):
+    """loss_weight scales the distillation term, the temperature reaches the
+    loss, label_loss_weight scales only the entries named loss."""
+    from mmbnn.engine.hooks import LogitDistillationHook
+    path, _ = fp_teacher_checkpoint
+    student = _build(CLASSIFIER)
+    inputs, samples = _batch()
+    plain = {k: v.item() for k, v in student.loss(inputs, samples).items()}
+    hook = LogitDistillationHook(teacher_checkpoint=path, temperature=2.0,
+                                 label_loss_weight=0.25, loss_weight=1.5)
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    losses = student.loss(inputs, samples)
+    with torch.no_grad():
+        zs = student.head.fc(student.extract_feat(inputs)[-1])
+        zt = hook.teacher.head.fc(hook.teacher.extract_feat(inputs)[-1])
+    kd = -(torch.softmax(zt / 2, 1) * torch.log_softmax(zs / 2, 1)).sum(1).mean()
+    assert losses['loss_kd'].item() == pytest.approx(1.5 * kd.item(), rel=1e-5)
+    assert losses['loss'].item() == pytest.approx(0.25 * plain['loss'],
+                                                  rel=1e-5)
+    with pytest.raises(ValueError, match='temperature'):
+        LogitDistillationHook(teacher_checkpoint=path, temperature=0.0)
+    hook.after_train(runner)
+    assert 'loss' not in student.__dict__

@@ -73,7 +73,7 @@ def _weights(path):
 
 def _assert_same_weights(a, b):
     wa, wb = _weights(a), _weights(b)
-    assert wa.keys() == wb.keys()
+    assert wa and wa.keys() == wb.keys()
     assert all(torch.isfinite(v).all() for v in wa.values()
                if v.is_floating_point()), 'training diverged'
     different = [k for k in wa if not torch.equal(wa[k], wb[k])]

@@ -1,4 +1,9 @@
-"""BinarySchedulerHook: (k, t) follow the schedule and survive --resume."""
+"""BinarySchedulerHook: (k, t) follow the schedule and survive --resume;
+EpochSeedHook: each epoch's randomness from (seed, epoch, rank)."""
+import random
+import types
+
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -8,7 +13,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 import mmbnn  # noqa: F401
-from mmbnn.engine.hooks import BinarySchedulerHook
+from mmbnn.engine.hooks import BinarySchedulerHook, EpochSeedHook
 from mmbnn.models.layers import BinaryConv2d
 from mmbnn.ops import dte_schedule, ede_schedule
 
@@ -116,3 +121,65 @@ def test_bad_hook_arguments():
         BinarySchedulerHook(schedule='cosine')
     with pytest.raises(ValueError, match='t_min'):
         BinarySchedulerHook(t_min=2.0, t_max=1.0)
+
+
+# ------------------------------------------------------------- EpochSeedHook
+
+def _runner(epoch=0, seed=7, num_workers=0, persistent=False):
+    loader = types.SimpleNamespace(num_workers=num_workers,
+                                   persistent_workers=persistent,
+                                   worker_init_fn=None)
+    return types.SimpleNamespace(train_dataloader=loader, seed=seed,
+                                 epoch=epoch)
+
+
+def _draws():
+    return (random.random(), float(np.random.rand()), torch.rand(()).item())
+
+
+def _after_hook(runner, hook=None):
+    hook = hook or EpochSeedHook()
+    hook.before_train(runner)
+    random.seed(123)  # whatever came before must not matter
+    np.random.seed(123)
+    torch.manual_seed(123)
+    hook.before_train_epoch(runner)
+    return _draws()
+
+
+def test_epoch_seed_hook_makes_each_epoch_a_function_of_seed_and_epoch():
+    first = _after_hook(_runner(epoch=3))
+    assert _after_hook(_runner(epoch=3)) == first  # replayed exactly
+    assert len(set(first)) == 3  # three generators, three seeded streams
+    others = [_after_hook(_runner(epoch=4)), _after_hook(_runner(seed=8)),
+              _after_hook(_runner(epoch=3), EpochSeedHook(seed=9))]
+    for other in others:
+        assert all(a != b for a, b in zip(first, other))
+    # seed= overrides the runner's seed; the runner's is the default.
+    assert _after_hook(_runner(seed=9, epoch=3)) == others[2]
+
+
+def test_epoch_seed_hook_seeds_data_workers_per_epoch_and_worker():
+    hook = EpochSeedHook()
+    runner = _runner(epoch=2, num_workers=2)
+    hook.before_train(runner)
+    hook.before_train_epoch(runner)
+    init = runner.train_dataloader.worker_init_fn
+    init(0)
+    w0 = _draws()
+    init(1)
+    w1 = _draws()
+    init(0)
+    assert _draws() == w0 and w0 != w1
+    runner.epoch = 3
+    hook.before_train_epoch(runner)
+    runner.train_dataloader.worker_init_fn(0)
+    assert _draws() != w0
+
+
+def test_epoch_seed_hook_refuses_what_it_cannot_replay():
+    with pytest.raises(ValueError, match='persistent'):
+        EpochSeedHook().before_train(_runner(num_workers=2, persistent=True))
+    EpochSeedHook().before_train(_runner(num_workers=0, persistent=True))
+    with pytest.raises(ValueError, match='needs a seed'):
+        EpochSeedHook().before_train(_runner(seed=None))

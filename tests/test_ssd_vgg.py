@@ -51,3 +51,45 @@ def test_shortcuts_add_identity_where_shapes_match_and_keep_keys():
     torch.testing.assert_close(short.layers['conv1_1'](y), plain.layers['conv1_1'](y))
     z = torch.randn(1, 8, 10, 10)
     torch.testing.assert_close(short.layers['conv2_1'](z), plain.layers['conv2_1'](z))
+
+
+def test_layer_order_binary_layers_and_shortcuts_by_hand():
+    """The VGG16 layout written out: pools between stages, a real conv1_1,
+    every other conv (fc6 and fc7 included) of conv_cfg's type, shortcuts
+    exactly where input and output shapes match (never on conv1_1)."""
+    from mmcv.cnn import ConvModule
+    from mmbnn.models.backbones.ssd_vgg import ShortcutConvModule
+    from mmbnn.models.layers import BinaryConv2d
+    net = SSDVGGBN(widen_factor=0.125, shortcuts=True,
+                   conv_cfg=dict(type='BinaryConv2d'))
+    assert list(net.layers) == [
+        'conv1_1', 'conv1_2', 'pool1', 'conv2_1', 'conv2_2', 'pool2',
+        'conv3_1', 'conv3_2', 'conv3_3', 'pool3', 'conv4_1', 'conv4_2',
+        'conv4_3', 'pool4', 'conv5_1', 'conv5_2', 'conv5_3', 'pool5', 'fc6',
+        'fc7']
+    convs = [n for n in net.layers if not n.startswith('pool')]
+    binary = {n for n in convs if isinstance(net.layers[n].conv, BinaryConv2d)}
+    assert binary == set(convs) - {'conv1_1'}
+    # Widths 8, 16, 32, 64, 64, fc6/fc7 128: shortcuts where in == out.
+    with_shortcut = {n for n in convs
+                     if isinstance(net.layers[n], ShortcutConvModule)}
+    assert with_shortcut == {'conv1_2', 'conv2_2', 'conv3_2', 'conv3_3',
+                             'conv4_2', 'conv4_3', 'conv5_1', 'conv5_2',
+                             'conv5_3', 'fc7'}
+    assert all(type(net.layers[n]) is ConvModule
+               for n in set(convs) - with_shortcut)
+    assert SSDVGGBN().layers['conv1_1'].conv.out_channels == 64  # VGG16 width
+
+
+def test_shortcut_module_without_activation_or_norm_by_hand():
+    """``activate=False`` returns the sum before the activation; ``norm=False``
+    skips the norm but keeps the shortcut."""
+    net = SSDVGGBN(widen_factor=0.125, shortcuts=True).eval()
+    layer = net.layers['conv1_2']
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        pre = layer.bn(layer.conv(x)) + x
+        torch.testing.assert_close(layer(x, activate=False), pre)
+        torch.testing.assert_close(layer(x), torch.relu(pre))
+        torch.testing.assert_close(layer(x, norm=False),
+                                   torch.relu(layer.conv(x) + x))

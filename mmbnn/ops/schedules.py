@@ -63,6 +63,8 @@ def dte_t_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
     factor ``1 - tanh(t|x|)^2 >= delta``, i.e. ``t|x| <= artanh(sqrt(1 -
     delta))``. With ``q`` the ``epsilon``-quantile of ``|x|``, ``t_cap =
     artanh(sqrt(1 - delta)) / q`` keeps that for a fraction ``epsilon``.
+    ``q`` is an element of ``|x|`` (the quantile rounded up, not
+    interpolated), so at least ``epsilon`` of the elements lie at or below it.
     """
     if not (0.0 < epsilon < 1.0 and 0.0 < delta < 1.0):
         raise ValueError(f'epsilon and delta must be in (0, 1), got {epsilon}, '
@@ -72,7 +74,8 @@ def dte_t_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
         # An evenly strided subsample: a quantile of a large activation
         # tensor on every forward would cost more than the conv.
         flat = flat[::flat.numel() // max_samples]
-    q = torch.quantile(flat.abs().float(), epsilon).clamp_min(1e-12)
+    q = torch.quantile(flat.abs().float(), epsilon,
+                       interpolation='higher').clamp_min(1e-12)
     return math.atanh(math.sqrt(1.0 - delta)) / q
 
 

@@ -75,9 +75,9 @@ def install_diagnostics(model):
     hook = BNNDiagnosticsHook(interval=10)
     runner = types.SimpleNamespace(
         model=model, hooks=[], iter=0, epoch=0,
-        logger=MMLogger.get_current_instance(),
-        message_hub=MessageHub.get_current_instance(),
-        visualizer=Visualizer.get_current_instance(),
+        logger=MMLogger.get_instance('train_step'),
+        message_hub=MessageHub.get_instance('train_step'),
+        visualizer=Visualizer.get_instance('train_step'),
         train_dataloader=range(10 ** 6))
     hook.before_train(runner)
 

@@ -44,7 +44,7 @@ class BinaryMixin:
 
     def _init_binary(self, binarize, weight_binarizer, activation_binarizer,
                      weight_estimator, activation_estimator, epsilon, delta,
-                     act_cap_momentum):
+                     act_cap_momentum, device=None):
         self.binarize = _choice(binarize, MODES, 'binarize mode')
         # What the config asked for; set_binarize_mode narrows it per step.
         self.configured_binarize = self.binarize
@@ -62,10 +62,14 @@ class BinaryMixin:
                              'act_cap_momentum in [0, 1)')
         self.epsilon, self.delta = epsilon, delta
         self.act_cap_momentum = act_cap_momentum
-        self.register_buffer('k', torch.ones(()))
-        self.register_buffer('t', torch.ones(()))
-        self.register_buffer('stage', torch.ones((), dtype=torch.long))
-        self.register_buffer('act_t_cap', torch.full((), float('inf')))
+        # The schedule's state, on the layer's device (float32 whatever the
+        # weights' dtype: the estimators compute in at least float32).
+        self.register_buffer('k', torch.ones((), device=device))
+        self.register_buffer('t', torch.ones((), device=device))
+        self.register_buffer('stage', torch.ones((), dtype=torch.long,
+                                                 device=device))
+        self.register_buffer('act_t_cap', torch.full((), float('inf'),
+                                                     device=device))
         self.track_stats = False
         self.stats = {}
 
@@ -169,7 +173,7 @@ class BinaryConv2d(BinaryMixin, nn.Conv2d):
                          device=device, dtype=dtype)
         self._init_binary(binarize, weight_binarizer, activation_binarizer,
                           weight_estimator, activation_estimator, epsilon,
-                          delta, act_cap_momentum)
+                          delta, act_cap_momentum, device)
 
     def forward(self, x):
         return self._conv_forward(self.binarized_input(x),
@@ -189,7 +193,7 @@ class BinaryLinear(BinaryMixin, nn.Linear):
                          dtype=dtype)
         self._init_binary(binarize, weight_binarizer, activation_binarizer,
                           weight_estimator, activation_estimator, epsilon,
-                          delta, act_cap_momentum)
+                          delta, act_cap_momentum, device)
 
     def forward(self, x):
         return F.linear(self.binarized_input(x), self.binarized_weight(),
