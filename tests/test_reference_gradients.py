@@ -207,3 +207,18 @@ def test_bireal_conv_downsample_shortcut_is_avgpool_conv_bn():
     short = _bn(F.conv2d(F.avg_pool2d(x, 2), conv1x1.weight), bn)
     with torch.no_grad():
         torch.testing.assert_close(block(x), F.hardtanh(main + short))
+
+
+def test_xnor_forward_and_gradient_by_hand():
+    """``alpha_c * sign(w)`` with ``alpha_c = mean|w_c|`` held constant: the
+    gradient is ``alpha_c * upstream`` where ``|w| <= 1`` (clipped STE)."""
+    torch.manual_seed(6)
+    w = (torch.randn(3, 4, dtype=torch.float64) * 0.8).requires_grad_(True)
+    upstream = torch.randn(3, 4, dtype=torch.float64)
+    out = ops.xnor(w)
+    (out * upstream).sum().backward()
+    wn = _np(w)
+    alpha = np.abs(wn).mean(1, keepdims=True)
+    np.testing.assert_allclose(_np(out), alpha * np.where(wn >= 0, 1, -1))
+    np.testing.assert_allclose(_np(w.grad),
+                               alpha * _np(upstream) * (np.abs(wn) <= 1))

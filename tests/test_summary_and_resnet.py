@@ -62,6 +62,11 @@ def test_bireal_resnet_fp_mode_out_indices_and_freezing():
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(bns) > 0
     assert not any(m.training for m in bns)
+    # Without norm_eval (the default) training mode reaches every BN, and
+    # ResNet-18's default width is 64.
+    plain = BiRealResNet().train()
+    assert plain.out_channels[0] == 64 and all(
+        m.training for m in plain.modules() if isinstance(m, nn.BatchNorm2d))
     with pytest.raises(ValueError, match='depth'):
         BiRealResNet(depth=50)
     with pytest.raises(ValueError, match='out_indices'):
