@@ -168,3 +168,32 @@ def test_dte_cap_keeps_epsilon_of_elements_updating():
     # At the cap, the epsilon-quantile element sits exactly at factor delta.
     factor = 1 - math.tanh(cap.item() * q.item()) ** 2
     assert factor == pytest.approx(0.1, rel=1e-4)
+
+
+@pytest.mark.parametrize('call,message', [
+    (lambda: ops.dte_boundary(0.0, 10.0), r'DTE needs t_min < 1 < t_max, got 0.0, 10.0'),
+    (lambda: ops.dte_boundary(1.0, 10.0), 'DTE needs'),
+    (lambda: ops.dte_boundary(0.1, 1.0), 'DTE needs'),
+    (lambda: ops.dte_schedule(0.5, boundary=0.0), r'boundary must be in \(0, 1\), got 0.0'),
+    (lambda: ops.dte_schedule(0.5, boundary=1.0), 'boundary must be in'),
+    (lambda: ops.dte_t_cap(torch.ones(4), epsilon=0.0), r'epsilon and delta must be in \(0, 1\), got 0.0, 0.1'),
+    (lambda: ops.dte_t_cap(torch.ones(4), epsilon=1.0), 'epsilon and delta'),
+    (lambda: ops.dte_t_cap(torch.ones(4), delta=0.0), 'epsilon and delta'),
+    (lambda: ops.dte_t_cap(torch.ones(4), delta=1.0), 'epsilon and delta'),
+])
+def test_schedule_arguments_at_their_bounds_are_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_dte_cap_of_a_large_tensor_uses_an_evenly_strided_subsample():
+    x = torch.arange(1, 1001, dtype=torch.float32)  # |x| = 1 ... 1000
+    # 1000 elements, at most 100 samples: every 10th, 1, 11, ..., 991; its
+    # 0.1-quantile rounded up is element ceil(0.1 * 99) = 10: 101.
+    cap = ops.dte_t_cap(x, 0.1, 0.1, max_samples=100)
+    assert cap.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 101.0)
+    full = ops.dte_t_cap(x, 0.1, 0.1)  # ceil(0.1 * 999) = 100: 101 too
+    assert full.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 101.0)
+    shifted = ops.dte_t_cap(x.flip(0), 0.1, 0.1, max_samples=100)
+    # 1000, 990, ..., 10: quantile element 10 of the sorted 10, 20, ...: 110.
+    assert shifted.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 110.0)

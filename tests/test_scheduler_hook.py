@@ -183,3 +183,42 @@ def test_epoch_seed_hook_refuses_what_it_cannot_replay():
     EpochSeedHook().before_train(_runner(num_workers=0, persistent=True))
     with pytest.raises(ValueError, match='needs a seed'):
         EpochSeedHook().before_train(_runner(seed=None))
+
+
+# ------------------------------------------- progress and schedule, by hand
+
+def test_progress_is_the_finished_fraction_capped_at_one():
+    hook = BinarySchedulerHook(by_epoch=True)
+    runner = types.SimpleNamespace(epoch=3, max_epochs=4, iter=1, max_iters=1)
+    assert hook.progress(runner) == 0.75
+    runner.epoch = 1
+    runner.max_epochs = 1
+    assert hook.progress(runner) == 1.0
+    runner.epoch = 5
+    runner.max_epochs = 4
+    assert hook.progress(runner) == 1.0
+    by_iter = BinarySchedulerHook()
+    runner = types.SimpleNamespace(epoch=0, max_epochs=1, iter=1, max_iters=1)
+    assert by_iter.progress(runner) == 1.0
+    runner.iter, runner.max_iters = 3, 12
+    assert by_iter.progress(runner) == 0.25
+    runner.iter = 15
+    assert by_iter.progress(runner) == 1.0
+
+
+def test_hook_passes_its_schedule_arguments():
+    # DTE with boundary 0.5: stage 2 starts at p = 0.5 with t = 1, and t
+    # reaches t_max = 4 at the end.
+    dte = BinarySchedulerHook(t_min=0.25, t_max=4.0, boundary=0.5)
+    assert dte.values(0.5) == (1.0, 1.0, 2)
+    assert dte.values(0.25) == pytest.approx((2.0, 0.5, 1))
+    assert dte.values(1.0) == (1.0, 4.0, 2)
+    ede = BinarySchedulerHook(schedule='ede', t_min=0.25, t_max=4.0)
+    # EDE: t = t_min (t_max / t_min)^p, k = max(1 / t, 1), one stage.
+    assert ede.values(1.0) == pytest.approx((1.0, 4.0, 1))
+    assert ede.values(0.25) == pytest.approx((2.0, 0.5, 1))
+    BinarySchedulerHook(log_interval=1)  # the smallest allowed
+    with pytest.raises(ValueError, match='log_interval must be >= 1, got 0'):
+        BinarySchedulerHook(log_interval=0)
+    with pytest.raises(ValueError, match='DTE needs t_min < 1 < t_max'):
+        BinarySchedulerHook(t_min=1.0)  # checked at construction
