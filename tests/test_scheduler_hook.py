@@ -125,7 +125,7 @@ def test_bad_hook_arguments():
 
 # ------------------------------------------------------------- EpochSeedHook
 
-def _runner(epoch=0, seed=7, num_workers=0, persistent=False):
+def _seed_runner(epoch=0, seed=7, num_workers=0, persistent=False):
     loader = types.SimpleNamespace(num_workers=num_workers,
                                    persistent_workers=persistent,
                                    worker_init_fn=None)
@@ -148,20 +148,20 @@ def _after_hook(runner, hook=None):
 
 
 def test_epoch_seed_hook_makes_each_epoch_a_function_of_seed_and_epoch():
-    first = _after_hook(_runner(epoch=3))
-    assert _after_hook(_runner(epoch=3)) == first  # replayed exactly
+    first = _after_hook(_seed_runner(epoch=3))
+    assert _after_hook(_seed_runner(epoch=3)) == first  # replayed exactly
     assert len(set(first)) == 3  # three generators, three seeded streams
-    others = [_after_hook(_runner(epoch=4)), _after_hook(_runner(seed=8)),
-              _after_hook(_runner(epoch=3), EpochSeedHook(seed=9))]
+    others = [_after_hook(_seed_runner(epoch=4)), _after_hook(_seed_runner(seed=8)),
+              _after_hook(_seed_runner(epoch=3), EpochSeedHook(seed=9))]
     for other in others:
         assert all(a != b for a, b in zip(first, other))
     # seed= overrides the runner's seed; the runner's is the default.
-    assert _after_hook(_runner(seed=9, epoch=3)) == others[2]
+    assert _after_hook(_seed_runner(seed=9, epoch=3)) == others[2]
 
 
 def test_epoch_seed_hook_seeds_data_workers_per_epoch_and_worker():
     hook = EpochSeedHook()
-    runner = _runner(epoch=2, num_workers=2)
+    runner = _seed_runner(epoch=2, num_workers=2)
     hook.before_train(runner)
     hook.before_train_epoch(runner)
     init = runner.train_dataloader.worker_init_fn
@@ -179,10 +179,10 @@ def test_epoch_seed_hook_seeds_data_workers_per_epoch_and_worker():
 
 def test_epoch_seed_hook_refuses_what_it_cannot_replay():
     with pytest.raises(ValueError, match='persistent'):
-        EpochSeedHook().before_train(_runner(num_workers=2, persistent=True))
-    EpochSeedHook().before_train(_runner(num_workers=0, persistent=True))
+        EpochSeedHook().before_train(_seed_runner(num_workers=2, persistent=True))
+    EpochSeedHook().before_train(_seed_runner(num_workers=0, persistent=True))
     with pytest.raises(ValueError, match='needs a seed'):
-        EpochSeedHook().before_train(_runner(seed=None))
+        EpochSeedHook().before_train(_seed_runner(seed=None))
 
 
 # ------------------------------------------- progress and schedule, by hand
