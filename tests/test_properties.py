@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mmbnn import ops
+from test_reference_gradients import surrogate_grad  # the closed forms
 
 # 'mmbnn' (make test): the same 40 examples per property on every run.
 # 'thorough': HYPOTHESIS_PROFILE=thorough, 1000 fresh random examples each.
@@ -132,14 +133,6 @@ def surrogate(name, x, k=1.0, t=1.0):
     return k * np.tanh(t * x)
 
 
-def closed_form(name, x, k=1.0, t=1.0):
-    if name == 'ste':
-        return (np.abs(x) <= 1).astype(np.float64)
-    if name == 'approx':
-        return np.maximum(2 - 2 * np.abs(x), 0)
-    return k * t * (1 - np.tanh(t * x) ** 2)
-
-
 def call(name, x, k, t, t_cap):
     if name == 'ede':
         return ops.ede_sign(x, k, t)
@@ -170,7 +163,7 @@ def test_estimator_backward_is_the_derivative_of_its_surrogate(case):
                                   np.where(x64 >= 0, 1.0, -1.0))
     y.sum().backward()
     got = x.grad.numpy()
-    np.testing.assert_allclose(got, closed_form(name, x64, k, t_eff),
+    np.testing.assert_allclose(got, surrogate_grad(name, x64, k, t_eff),
                                rtol=1e-9, atol=1e-12)
     fd = (surrogate(name, x64 + h, k, t_eff) -
           surrogate(name, x64 - h, k, t_eff)) / (2 * h)
@@ -193,7 +186,7 @@ def test_estimator_backward_in_low_precision_rounds_the_float64_value(case, dtyp
     assert y.dtype == dtype
     y.sum().backward()
     assert x.grad.dtype == dtype
-    want = closed_form(name, x64, k32, t32)
+    want = surrogate_grad(name, x64, k32, t32)
     # Rounding to the dtype: 2^-8 relative for bfloat16 (2^-7 leaves room
     # for a tie), 2^-24 for float32; and ``1 - tanh^2`` near saturation
     # cancels in float32 to an absolute error of a few float32 steps of 1,
