@@ -414,7 +414,7 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
 
 
 def _toy_runner(work_dir, hooks, model=None, epochs=1, checkpoint=False,
-                name='toy'):
+                name='toy', load_from=None, resume=False, interval=4):
     from mmengine.runner import Runner
     import mmbnn  # noqa: F401
     torch.manual_seed(0)
@@ -427,10 +427,11 @@ def _toy_runner(work_dir, hooks, model=None, epochs=1, checkpoint=False,
                               collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
         train_cfg=dict(by_epoch=True, max_epochs=epochs),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=4),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=interval),
                            checkpoint=dict(type='CheckpointHook', interval=1)
                            if checkpoint else None),
-        custom_hooks=hooks, default_scope='mmengine', experiment_name=name)
+        custom_hooks=hooks, default_scope='mmengine', experiment_name=name,
+        load_from=load_from, resume=resume)
 
 
 def test_c2i_against_the_first_steps_start_equals_an_independent_count(tmp_path):
@@ -475,6 +476,153 @@ def test_diagnostics_refuses_bad_settings_and_references(tmp_path):
     runner = _toy_runner(tmp_path / 'c', [BNNDiagnosticsHook(
         reference_checkpoint=str(plain))], name='c')
     with pytest.raises(KeyError, match="holds no 'bnn_diagnostics' state"):
+        runner.train()
+
+
+def _summary(runner):
+    with open(osp.join(runner.log_dir, 'bnn_diagnostics.json')) as f:
+        return json.load(f)
+
+
+def _scalars(runner):
+    with open(osp.join(runner.log_dir, 'vis_data', 'scalars.json')) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_diagnostics_per_epoch_and_saturation_equal_an_independent_count(
+        tmp_path):
+    """Each epoch's C2I, p and FF mean (visualizer at the 1-based epoch, text
+    log), and the activation saturation sampled on every 3rd iteration (the
+    flushing ones), against counts from the recorded weights and inputs."""
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    model, inputs, rec = _toy_model(), [], _Recorder()
+    model.conv.register_forward_pre_hook(
+        lambda m, args: inputs.append(args[0].detach().numpy().copy()))
+    runner = _toy_runner(tmp_path, [BNNDiagnosticsHook(interval=3, plots=False),
+                                    rec], model=model, epochs=2, interval=1)
+    runner.train()
+    assert len(inputs) == 12
+    sign = lambda w: np.where(w >= 0, 1, -1)  # noqa: E731
+    signs = [sign(w) for w in rec.weights]
+    ff = [np.mean(a != b) for a, b in zip(signs, signs[1:])]
+    sampled = {i + 1: np.mean(np.abs(inputs[i]) > 1) for i in (2, 5, 8, 11)}
+    assert len(set(sampled.values())) > 1  # the samples differ
+
+    logged = _scalars(runner)
+    per_epoch = {r['step']: r for r in logged if 'bnn/c2i' in r}
+    assert sorted(per_epoch) == [1, 2]
+    for epoch in (1, 2):
+        p = np.mean(signs[6 * epoch] != signs[0])
+        assert per_epoch[epoch]['bnn/c2i'] == pytest.approx(1 - p)
+        assert per_epoch[epoch]['bnn/c2i_p'] == pytest.approx(p)
+        assert per_epoch[epoch]['bnn/ff_ratio_epoch'] == pytest.approx(
+            np.mean(ff[6 * epoch - 6:6 * epoch]), rel=1e-12)
+    saturation = {r['step']: r['bnn/conv/act_saturation'] for r in logged
+                  if 'bnn/conv/act_saturation' in r}
+    assert saturation == pytest.approx(sampled)
+    assert _summary(runner)['layers']['conv']['act_saturation'] == \
+        pytest.approx(np.mean(list(sampled.values())))
+
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        text = f.read()
+    lines = re.findall(r'BNN diagnostics, epoch (\d+): FF mean ([0-9.e+-]+), '
+                       r'C2I ([0-9.]+) \(p ([0-9.]+)\)', text)
+    assert [int(e) for e, *_ in lines] == [1, 2]
+    for (_, ff_mean, c2i, p), epoch in zip(lines, (1, 2)):
+        assert float(c2i) == pytest.approx(per_epoch[epoch]['bnn/c2i'], abs=6e-5)
+        assert float(p) == pytest.approx(per_epoch[epoch]['bnn/c2i_p'], abs=6e-5)
+        assert float(ff_mean) == pytest.approx(
+            per_epoch[epoch]['bnn/ff_ratio_epoch'], rel=1e-3)
+    # The message hub's C2I reaches the text log's next line.
+    in_log = [float(v) for v in re.findall(r'bnn_c2i: ([0-9.]+)', text)]
+    assert in_log and in_log[0] == pytest.approx(per_epoch[1]['bnn/c2i'],
+                                                 abs=6e-5)
+
+
+def test_diagnostics_carry_over_a_checkpoint_as_if_never_stopped(tmp_path):
+    """A run continued from its epoch-1 checkpoint writes the same
+    diagnostics, every number, as the run that never stopped."""
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    whole = _toy_runner(tmp_path / 'whole', [BNNDiagnosticsHook(
+        interval=3, plots=False)], epochs=2, checkpoint=True, name='whole')
+    whole.train()
+    again = _toy_runner(tmp_path / 'again', [BNNDiagnosticsHook(
+        interval=3, plots=False)], epochs=2, name='again', resume=True,
+        load_from=str(tmp_path / 'whole' / 'epoch_1.pth'))
+    again.train()
+    expected, continued = _summary(whole), _summary(again)
+    assert expected['iterations'] == 12 and len(expected['ff_ratio_per_epoch']) == 2
+    assert expected['layers']['conv']['act_saturation'] > 0
+    assert continued == expected
+
+
+def test_diagnostics_without_saved_state_count_from_the_loaded_weights(
+        tmp_path):
+    """Continued from a checkpoint without diagnostics: a warning says so and
+    C2I counts from the loaded weights. Started with ``load_from`` (not a
+    continuation) from one with diagnostics: that state is not carried."""
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    plain = _toy_runner(tmp_path / 'plain', [], epochs=1, checkpoint=True,
+                        name='plain')
+    plain.train()
+    rec = _Recorder()
+    again = _toy_runner(tmp_path / 'again', [BNNDiagnosticsHook(plots=False),
+                                             rec], epochs=2, name='no_state',
+                        resume=True,
+                        load_from=str(tmp_path / 'plain' / 'epoch_1.pth'))
+    again.train()
+    with open(osp.join(again.log_dir, f'{again.timestamp}.log')) as f:
+        assert ('BNNDiagnosticsHook: the resumed checkpoint holds no '
+                'diagnostics; FF and C2I count from the resumed weights\n'
+                in f.read())
+    sign = lambda w: np.where(w >= 0, 1, -1)  # noqa: E731
+    summary = _summary(again)
+    assert summary['iterations'] == 6
+    assert summary['c2i'] == pytest.approx(
+        1 - np.mean(sign(rec.weights[-1]) != sign(rec.weights[0])))
+
+    first = _toy_runner(tmp_path / 'first', [BNNDiagnosticsHook(plots=False)],
+                        epochs=1, checkpoint=True, name='first')
+    first.train()
+    rec = _Recorder()
+    fresh = _toy_runner(tmp_path / 'fresh', [BNNDiagnosticsHook(plots=False),
+                                             rec], epochs=1, name='fresh',
+                        load_from=str(tmp_path / 'first' / 'epoch_1.pth'))
+    fresh.train()
+    summary = _summary(fresh)
+    assert summary['iterations'] == 6
+    assert summary['c2i'] == pytest.approx(
+        1 - np.mean(sign(rec.weights[-1]) != sign(rec.weights[0])))
+
+
+def test_diagnostics_refuse_a_model_without_binary_layers_and_other_runs(
+        tmp_path):
+    from types import SimpleNamespace
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    model = _toy_model()
+    model.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    runner = _toy_runner(tmp_path / 'fp', [BNNDiagnosticsHook()], model=model,
+                         name='fp')
+    with pytest.raises(RuntimeError, match='^BNNDiagnosticsHook: the model has '
+                       'no binary layers to diagnose$'):
+        runner.train()
+    # No LoggerHook to take the interval from: every 50 iterations.
+    hook = BNNDiagnosticsHook()
+    hook.before_train(SimpleNamespace(model=_toy_model(), hooks=[], iter=0))
+    assert hook.interval == 50
+
+    # A reference run whose binary layers are not this model's.
+    other = _toy_model()
+    other.conv2 = type(other.conv)(3, 8, 1)
+    first = _toy_runner(tmp_path / 'a', [BNNDiagnosticsHook(plots=False)],
+                        model=other, checkpoint=True, name='a')
+    first.train()
+    path = str(tmp_path / 'a' / 'epoch_1.pth')
+    runner = _toy_runner(tmp_path / 'b', [BNNDiagnosticsHook(
+        reference_checkpoint=path)], name='b')
+    with pytest.raises(ValueError, match=re.escape(
+            f"the binary layers in {path} (2) are not this model's (1); first "
+            "differences: ['conv2']")):
         runner.train()
 
 

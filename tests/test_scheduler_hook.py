@@ -1,5 +1,7 @@
 """BinarySchedulerHook: (k, t) follow the schedule and survive --resume;
 EpochSeedHook: each epoch's randomness from (seed, epoch, rank)."""
+import json
+import math
 import random
 import types
 
@@ -56,9 +58,10 @@ class _Record(Hook):
                                   for m in layers]
 
 
-def _runner(work_dir, max_iters, seen, resume=False, **hook_kwargs):
+def _runner(work_dir, max_iters, seen, resume=False, model=None, hooks=(),
+            **hook_kwargs):
     return Runner(
-        model=_Toy(), work_dir=str(work_dir),
+        model=model or _Toy(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=_Data(), batch_size=4, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=True),
                               collate_fn=dict(type='default_collate')),
@@ -68,7 +71,7 @@ def _runner(work_dir, max_iters, seen, resume=False, **hook_kwargs):
                                            by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=[BinarySchedulerHook(log_interval=2, **hook_kwargs),
-                      _Record(seen)],
+                      _Record(seen), *hooks],
         resume=resume, randomness=dict(seed=0), default_scope='mmdet',
         experiment_name=f'toy_{work_dir.name}_{max_iters}_{resume}')
 
@@ -114,6 +117,108 @@ def test_updating_ratios_reach_the_log(tmp_path):
                 'train/bnn_act_saturation_mean'):
         value = scalars[key].current()
         assert 0.0 <= value <= 1.0, key
+
+
+class _Inputs(Hook):
+    """Each iteration's latent weights (as the forward sees them) and the
+    input of every binary conv, as float64 numpy arrays."""
+    priority = 'LOW'
+
+    def __init__(self):
+        self.weights, self.inputs = [], []
+
+    def before_train(self, runner):
+        for name in ('conv1', 'conv2'):
+            getattr(runner.model, name).register_forward_pre_hook(
+                lambda m, args, name=name: self.inputs[-1].__setitem__(
+                    name, args[0].detach().double().numpy()))
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.inputs.append({})
+        self.weights.append({n: getattr(runner.model, n).weight.detach()
+                             .double().numpy().copy()
+                             for n in ('conv1', 'conv2')})
+
+
+def _hand_ratio(x, t, delta):
+    return np.mean(1 - np.tanh(t * np.abs(x)) ** 2 >= delta)
+
+
+def _hand_cap(x, epsilon, delta):
+    a = np.sort(np.abs(x).ravel())
+    return math.atanh(math.sqrt(1 - delta)) / a[math.ceil(epsilon * (a.size - 1))]
+
+
+def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
+    """Every 2nd iteration each binary layer reports its updating ratios
+    (methods.md 1.2, under DTE's caps in stage 2) and saturation; checked
+    against numpy counts of the recorded weights and inputs, with
+    non-default epsilon, delta and cap momentum."""
+    model = _Toy()
+    model.conv1 = BinaryConv2d(3, 4, 3, padding=1, epsilon=0.6, delta=0.05,
+                               act_cap_momentum=0.8)
+    model.conv2 = BinaryConv2d(4, 2, 1, activation_estimator='ede',
+                               epsilon=0.2, delta=0.15)
+    seen, rec = {}, _Inputs()
+    runner = _runner(tmp_path, 4, seen, model=model, hooks=[rec])
+    runner.train()
+    logged = {}
+    with open(f'{runner.log_dir}/vis_data/scalars.json') as f:
+        for line in f:
+            record = json.loads(line)
+            logged.setdefault(record.pop('step'), {}).update(record)
+
+    def standardized(w):
+        flat = w.reshape(len(w), -1)
+        flat = flat - flat.mean(1, keepdims=True)
+        return flat / flat.std(1, ddof=1, keepdims=True)
+
+    x1 = [inputs['conv1'] for inputs in rec.inputs]
+    ema = None
+    for it in range(4):  # the activation cap's running average, by hand
+        if seen[it][0][2] == 2:
+            cap = _hand_cap(x1[it], 0.6, 0.05)
+            ema = cap if ema is None else 0.8 * ema + 0.2 * cap
+        if it == 1:
+            assert ema is None  # stage 1 at iteration 2: no cap yet
+    assert [seen[it][0][2] for it in (1, 3)] == [1, 2]
+    for it in (1, 3):  # tracked: 1-based iterations 2 and 4
+        (_, t, stage), _ = seen[it]
+        w1 = standardized(rec.weights[it]['conv1'])
+        t_w = t if stage == 1 else min(t, _hand_cap(w1, 0.6, 0.05))
+        t_a = t if stage == 1 else min(t, ema)
+        expected = {
+            'bnn/conv1/weight_ratio': _hand_ratio(w1, t_w, 0.05),
+            'bnn/conv1/act_ratio': _hand_ratio(x1[it], t_a, 0.05),
+            'bnn/conv1/act_saturation': np.mean(np.abs(x1[it]) > 1),
+            'bnn/conv2/weight_ratio': _hand_ratio(
+                standardized(rec.weights[it]['conv2']),
+                t if stage == 1 else min(t, _hand_cap(standardized(
+                    rec.weights[it]['conv2']), 0.2, 0.15)), 0.15),
+            'bnn/conv2/act_ratio': _hand_ratio(rec.inputs[it]['conv2'], t, 0.15),
+            'bnn/conv2/act_saturation': np.mean(
+                np.abs(rec.inputs[it]['conv2']) > 1)}
+        got = {k: v for k, v in logged[it + 1].items() if k.startswith('bnn/')}
+        # One element may sit on the threshold (the cap puts the quantile
+        # element there): float32 and float64 may round it either way.
+        size = dict(conv1=(108, x1[it].size),
+                    conv2=(8, rec.inputs[it]['conv2'].size))
+        assert got == {k: pytest.approx(v, abs=1.01 / size[k.split('/')[1]][
+            'weight' not in k]) for k, v in expected.items()}, it
+        assert got['bnn/conv1/weight_ratio'] >= 0.6 or stage == 1
+        assert stage == 1 or (t_w < t and t_a < t)  # the caps bind
+    assert sorted(k for k, r in logged.items()
+                  if 'bnn/conv1/act_ratio' in r) == [2, 4]
+    hub = runner.message_hub.log_scalars
+    last = {k: v for k, v in logged[4].items() if k.startswith('bnn/')}
+    for key in ('weight_ratio', 'act_ratio', 'act_saturation'):
+        values = [v for k, v in last.items() if k.endswith(key)]
+        assert hub[f'train/bnn_{key}_min'].current() == pytest.approx(min(values))
+        assert hub[f'train/bnn_{key}_mean'].current() == pytest.approx(
+            np.mean(values))
+    assert hub['train/bnn_stage'].current() == 2
+    assert all(not m.track_stats and m.stats == {}
+               for m in (model.conv1, model.conv2))
 
 
 def test_bad_hook_arguments():

@@ -181,12 +181,14 @@ class BNNDiagnosticsHook(Hook):
             self.ff_epochs.append(sum(epoch) / len(epoch))
         c2i, p, _ = self._c2i(self._init)
         runner.message_hub.update_scalar('train/bnn_c2i', c2i)
+        # runner.epoch counts finished epochs from 0 until this hook returns;
+        # the log and the visualizer name epochs from 1, as mmengine does.
         runner.visualizer.add_scalars(
             {'bnn/c2i': c2i, 'bnn/c2i_p': p,
              'bnn/ff_ratio_epoch': self.ff_epochs[-1] if epoch else 0.0},
-            step=runner.epoch)
+            step=runner.epoch + 1)
         runner.logger.info(
-            f'BNN diagnostics, epoch {runner.epoch}: FF mean '
+            f'BNN diagnostics, epoch {runner.epoch + 1}: FF mean '
             f'{self.ff_epochs[-1] if epoch else 0.0:.3e}, C2I {c2i:.4f} '
             f'(p {p:.4f})')
 
