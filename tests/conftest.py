@@ -6,6 +6,12 @@ import sys
 import pytest
 import torch
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # One thread per xdist worker (make test runs one worker per core), also
+    # for the tools the tests start.
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
 

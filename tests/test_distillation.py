@@ -273,3 +273,87 @@ def test_logit_hook_weights_temperature_and_label_loss(fp_teacher_checkpoint):
         LogitDistillationHook(teacher_checkpoint=path, temperature=0.0)
     hook.after_train(runner)
     assert 'loss' not in student.__dict__
+
+
+def _message(excinfo):
+    """The exception's own text (a KeyError's str() adds quotes)."""
+    return excinfo.value.args[0]
+
+
+def test_distillation_hooks_refuse_bad_settings_with_their_full_message(
+        fp_teacher_checkpoint, tmp_path):
+    import copy
+    from mmbnn.engine.hooks import LogitDistillationHook, RBDHook
+    path, _ = fp_teacher_checkpoint
+    assert RBDHook(teacher_checkpoint=path).loss_weight == 1.0  # documented
+    RBDHook(teacher_checkpoint=path, loss_weight=0.0)  # allowed: no effect
+    with pytest.raises(ValueError) as e:
+        RBDHook(teacher_checkpoint=path, loss_weight=-0.5)
+    assert _message(e) == 'loss_weight must be >= 0, got -0.5'
+    LogitDistillationHook(teacher_checkpoint=path, label_loss_weight=0.0)
+    for kwargs in (dict(temperature=0.0), dict(label_loss_weight=-1.0)):
+        with pytest.raises(ValueError) as e:
+            LogitDistillationHook(teacher_checkpoint=path, **kwargs)
+        assert _message(e) == ('temperature must be > 0 and '
+                               'label_loss_weight >= 0')
+
+    fp_cfg = copy.deepcopy(CLASSIFIER)
+    fp_cfg['backbone']['conv_cfg'] = None
+    with pytest.raises(ValueError) as e:  # nothing binary to tap by default
+        RBDHook(teacher_checkpoint=path).before_train(
+            _runner(_build(fp_cfg), fp_cfg))
+    assert _message(e) == ('RBDHook: the student has no layer to tap by '
+                           'default; name them in layers=')
+    with pytest.raises(KeyError) as e:
+        LogitDistillationHook(teacher_checkpoint=path, layers='head.nope').\
+            before_train(_runner(_build(CLASSIFIER), CLASSIFIER))
+    assert _message(e) == ("LogitDistillationHook: no student module matches "
+                           "layer 'head.nope'")
+
+    # A tapped student module the teacher (built from its config) lacks.
+    (tmp_path / 'fp.py').write_text(f'model = {fp_cfg!r}\n')
+    student = _build(CLASSIFIER)
+    student.backbone.extra = torch.nn.Identity()
+    hook = RBDHook(teacher_checkpoint=path, teacher_config=str(tmp_path / 'fp.py'),
+                   layers=['backbone.stages.2.0.0', 'backbone.extra'])
+    with pytest.raises(KeyError) as e:
+        hook.before_train(_runner(student, CLASSIFIER))
+    assert _message(e) == ("RBDHook: tapped layer(s) ['backbone.extra'] "
+                           "are not modules of the teacher")
+
+
+def test_a_tap_that_runs_twice_or_not_in_the_teacher_is_named(
+        fp_teacher_checkpoint):
+    from mmbnn.engine.hooks import LogitDistillationHook, RBDHook
+    path, _ = fp_teacher_checkpoint
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint=path, layers=['backbone.stages.0.0.0'])
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    stage = student.backbone.stages[0]  # blocks of equal in and out shape
+    stage.forward = lambda x: stage[2](stage[1](stage[0](stage[0](x))))
+    with pytest.raises(RuntimeError) as e:
+        student.loss(*_batch())
+    assert _message(e) == ("layer 'backbone.stages.0.0.0' ran twice in one "
+                           'forward; tap a module that runs once')
+    del stage.forward
+    # The teacher skips the tapped block (its stage runs only the others).
+    teacher_block = hook.teacher.backbone.stages[0][0][0]
+    teacher_stage = hook.teacher.backbone.stages[0]
+    teacher_stage.forward = lambda x: teacher_stage[2](teacher_stage[1](x))
+    with pytest.raises(KeyError) as e:
+        student.loss(*_batch())
+    assert _message(e) == ("RBDHook: layer 'backbone.stages.0.0.0' did not run "
+                           'in the teacher')
+    assert teacher_block is hook.teacher.backbone.stages[0][0][0]
+    hook.after_train(runner)
+
+    two = LogitDistillationHook(teacher_checkpoint=path,
+                                layers=['head.fc', 'backbone.stages.2.2.1'])
+    runner = _runner(student, CLASSIFIER)
+    two.before_train(runner)
+    with pytest.raises(ValueError) as e:
+        student.loss(*_batch())
+    assert _message(e) == ("LogitDistillationHook taps one logits layer, got "
+                           "['backbone.stages.2.2.1', 'head.fc']")
+    two.after_train(runner)
