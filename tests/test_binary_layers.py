@@ -140,15 +140,34 @@ def test_registered_as_conv_layer_for_mmcv_modules():
     assert module(torch.randn(2, 4, 5, 5)).shape == (2, 8, 5, 5)
 
 
+_BOUNDS = 'epsilon and delta must be in (0, 1) and act_cap_momentum in [0, 1)'
+
+
 @pytest.mark.parametrize('kwargs,message', [
-    (dict(binarize='all'), 'binarize mode'),
-    (dict(weight_binarizer='ternary'), 'weight_binarizer'),
-    (dict(activation_estimator='magic'), 'activation_estimator'),
-    (dict(epsilon=1.5), 'epsilon'),
+    (dict(binarize='all'), "unknown binarize mode 'all'; choose from "
+     "['activations', 'both', 'none', 'weights']"),
+    (dict(weight_binarizer='ternary'), "unknown weight_binarizer 'ternary'; "
+     "choose from ['imb', 'sign', 'xnor']"),
+    (dict(activation_binarizer='imb'), "unknown activation_binarizer 'imb'; "
+     "choose from ['sign']"),
+    (dict(weight_estimator='tanh'), "unknown weight_estimator 'tanh'; "
+     "choose from ['approx', 'dte', 'ede', 'ste']"),
+    (dict(activation_estimator='magic'), "unknown activation_estimator "
+     "'magic'; choose from ['approx', 'dte', 'ede', 'ste']"),
+    *[(dict(**{key: value}), _BOUNDS) for key, value in (
+        ('epsilon', 0.0), ('epsilon', 1.0), ('delta', 0.0), ('delta', 1.0),
+        ('act_cap_momentum', -0.1), ('act_cap_momentum', 1.0))],
 ])
 def test_bad_arguments_are_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as e:
         BinaryConv2d(2, 2, 3, **kwargs)
+    assert e.value.args[0] == message
+
+
+def test_arguments_inside_their_bounds_are_taken():
+    layer = BinaryConv2d(2, 2, 3, epsilon=0.999, delta=1e-3, act_cap_momentum=0)
+    assert (layer.epsilon, layer.delta, layer.act_cap_momentum) == (0.999, 1e-3, 0)
+    assert BinaryConv2d(2, 2, 3, epsilon=1e-3, delta=0.999).delta == 0.999
 
 
 @pytest.mark.parametrize('make', [
@@ -161,7 +180,19 @@ def test_layers_pass_bias_device_and_dtype_to_torch(make):
     wide = make(dtype=torch.float64)
     assert wide.weight.dtype == torch.float64 and wide.bias.dtype == torch.float64
     on_meta = make(device='meta')
-    assert on_meta.weight.is_meta and on_meta.t.is_meta  # buffers too
+    assert on_meta.weight.is_meta
+    # The schedule's buffers too: float32 k, t and cap (inf until set), a
+    # long stage, whatever the weights' dtype.
+    for layer in (on_meta, wide, make()):
+        buffers = dict(layer.named_buffers())
+        assert sorted(buffers) == ['act_t_cap', 'k', 'stage', 't']
+        assert all(b.device == layer.weight.device for b in buffers.values())
+        assert [buffers[k].dtype for k in ('k', 't', 'act_t_cap', 'stage')] == [
+            torch.float32] * 3 + [torch.long]
+    plain = make()
+    assert (plain.k.item(), plain.t.item(), plain.stage.item(),
+            plain.act_t_cap.item()) == (1.0, 1.0, 1, float('inf'))
+    assert plain.track_stats is False and plain.stats == {}
 
 
 def test_bad_binarize_mode_for_a_model_is_named():

@@ -327,3 +327,36 @@ def test_hook_passes_its_schedule_arguments():
         BinarySchedulerHook(log_interval=0)
     with pytest.raises(ValueError, match='DTE needs t_min < 1 < t_max'):
         BinarySchedulerHook(t_min=1.0)  # checked at construction
+
+
+def test_epoch_seed_hook_gives_each_rank_and_single_worker_its_own_stream(
+        monkeypatch):
+    import mmbnn.engine.hooks.epoch_seed as module
+    draws = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(module, 'get_rank', lambda rank=rank: rank)
+        runner = _seed_runner(epoch=2, num_workers=1)
+        main = _after_hook(runner)
+        runner.train_dataloader.worker_init_fn(0)  # one worker is a worker
+        draws[rank] = (main, _draws())
+    assert all(a != b for a, b in zip(draws[0][0], draws[1][0]))
+    assert all(a != b for a, b in zip(draws[0][1], draws[1][1]))
+    assert all(a != b for a, b in zip(draws[0][0], draws[0][1]))
+    # No data workers: nothing to seed in them, the loader is left alone.
+    runner = _seed_runner(num_workers=0)
+    _after_hook(runner)
+    assert runner.train_dataloader.worker_init_fn is None
+
+
+def test_epoch_seed_hook_errors_in_full():
+    with pytest.raises(ValueError) as e:
+        EpochSeedHook().before_train(_seed_runner(num_workers=1, persistent=True))
+    assert e.value.args[0] == (
+        'EpochSeedHook cannot make epochs reproducible with persistent data '
+        'workers (their RNG state outlives the epoch and is not in '
+        'checkpoints): set train_dataloader.persistent_workers=False or '
+        'num_workers=0')
+    with pytest.raises(ValueError) as e:
+        EpochSeedHook().before_train(_seed_runner(seed=None))
+    assert e.value.args[0] == ('EpochSeedHook needs a seed: set randomness.seed '
+                               'in the config or seed= in the hook')
