@@ -9,8 +9,10 @@ setup:
 demo: setup
 	$(PY) tools/demo.py
 
+# Two workers on two cores, a test module per worker at a time (its
+# module-scoped trainings run once); tests/conftest.py gives each one thread.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadscope
 
 # Mutation testing (docs/testing.md): not part of `make test` or CI.
 mutation: setup

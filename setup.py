@@ -22,7 +22,8 @@ setup(
         'tqdm',
     ],
     extras_require={
-        'tests': ['pytest>=7', 'pytest-timeout', 'hypothesis>=6.100'],
+        'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist>=3.5',
+                  'hypothesis>=6.100'],
         # make mutation (docs/testing.md); not needed by make test or CI
         'dev': ['mutmut>=3.3,<4'],
     },

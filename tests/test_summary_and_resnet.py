@@ -112,3 +112,98 @@ def test_vgg_small_forward_by_hand():
         got, = net(x)
     assert got.shape == (2, 32, 2, 2)  # stride 8
     torch.testing.assert_close(got, out)
+
+
+# ------------------------------------------- every backbone honours init_cfg
+
+def _small_backbone(name, **kwargs):
+    from mmbnn.models import backbones
+    binary = dict(conv_cfg=dict(type='BinaryConv2d'))
+    small = dict(SSDVGGBN=dict(widen_factor=0.0625, **binary),
+                 BiRealResNet=dict(depth=20, base_channels=8, stem='cifar',
+                                   out_indices=(2, )),
+                 VGGSmall=dict(widen_factor=0.0625, **binary),
+                 ReActNetA=dict(widen_factor=0.0625))[name]
+    return getattr(backbones, name)(**small, **kwargs)
+
+
+@pytest.mark.parametrize('name', ['SSDVGGBN', 'BiRealResNet', 'VGGSmall',
+                                  'ReActNetA'])
+@pytest.mark.parametrize('form', ['dict', 'tuple', 'list'])
+def test_backbones_apply_the_init_cfg_they_are_given(name, form):
+    """A dict, a tuple or a list of initializers all reach mmengine: convs
+    (binary ones too) and norms get exactly the constants asked for."""
+    conv = dict(type='Constant', val=0.5, layer='Conv2d')
+    norm = dict(type='Constant', val=0.25, bias=0.125, layer='_BatchNorm')
+    init_cfg = dict(dict=conv, tuple=(conv, norm), list=[conv, norm])[form]
+    net = _small_backbone(name, init_cfg=init_cfg)
+    net.init_weights()
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert any(isinstance(m, BinaryConv2d) for m in convs) and norms
+    assert all(torch.all(m.weight == 0.5) for m in convs)
+    weight, bias = (1.0, 0.0) if form == 'dict' else (0.25, 0.125)
+    assert all(torch.all(m.weight == weight) and torch.all(m.bias == bias)
+               for m in norms)
+
+
+def test_ssd_vgg_defaults_are_ssd300s():
+    """SSDVGGBN() is SSD300's VGG16: full width, fc6 dilated by 6, ReLU, no
+    shortcuts; act_cfg reaches every conv module."""
+    from mmcv.cnn import ConvModule
+    from mmbnn.models.backbones import SSDVGGBN
+    from mmbnn.models.backbones.ssd_vgg import ShortcutConvModule
+    net = SSDVGGBN()
+    fc6 = net.layers['fc6'].conv
+    assert (fc6.dilation, fc6.padding, fc6.out_channels) == ((6, 6), (6, 6), 1024)
+    assert net.layers['fc7'].conv.out_channels == 1024
+    assert net.layers['conv5_3'].conv.out_channels == 512
+    convs = [m for m in net.layers.values() if isinstance(m, ConvModule)]
+    assert len(convs) == 15
+    assert not any(isinstance(m, ShortcutConvModule) for m in convs)
+    assert all(isinstance(m.activate, nn.ReLU) for m in convs)
+    assert all(isinstance(m.activate, nn.Hardtanh) for m in SSDVGGBN(
+        widen_factor=0.0625, act_cfg=dict(type='Hardtanh')).layers.values()
+        if isinstance(m, ConvModule))
+    assert net.out_features == ('conv4_3', 'fc7')
+
+
+def test_bireal_shortcut_kind_follows_stride_width_and_downsample():
+    from mmbnn.models.backbones.bireal_resnet import BiRealConv, ZeroPadShortcut
+    args = (dict(type='BinaryConv2d'), dict(type='BN'), dict(type='Hardtanh'))
+    assert isinstance(BiRealConv(8, 8, 1, *args).shortcut, nn.Identity)
+    for stride, out in ((2, 8), (1, 16), (2, 16)):  # stride or width change
+        pool, conv, norm = BiRealConv(8, out, stride, *args).shortcut
+        assert isinstance(pool, nn.AvgPool2d if stride == 2 else nn.Identity)
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (
+            8, out, (1, 1))
+        assert isinstance(norm, nn.BatchNorm2d) and norm.num_features == out
+        zero = BiRealConv(8, out, stride, *args, downsample='zero_pad').shortcut
+        assert isinstance(zero, ZeroPadShortcut)
+        assert (zero.stride, zero.extra_channels) == (stride, out - 8)
+    with pytest.raises(ValueError) as e:
+        BiRealConv(16, 8, 1, *args, downsample='zero_pad')
+    assert e.value.args[0] == 'a zero-padded shortcut cannot reduce width'
+    with pytest.raises(ValueError) as e:
+        BiRealConv(8, 16, 2, *args, downsample='pool')
+    assert e.value.args[0] == "downsample must be 'conv' or 'zero_pad', got 'pool'"
+
+
+def test_bireal_resnet_argument_bounds_in_full():
+    BiRealResNet(depth=20, base_channels=8, stem='cifar', out_indices=(2, ),
+                 frozen_stages=3)  # every stage frozen: allowed
+    for frozen in (-2, 4):
+        with pytest.raises(ValueError) as e:
+            BiRealResNet(depth=20, base_channels=8, stem='cifar',
+                         out_indices=(2, ), frozen_stages=frozen)
+        assert e.value.args[0] == f'frozen_stages must be in [-1, 3], got {frozen}'
+    for kwargs, message in (
+            (dict(depth=50), 'depth 50 not in [18, 20, 34]'),
+            (dict(out_indices=(4, )), 'out_indices must be within (0, 1, 2, 3), '
+             'got (4,)'),
+            (dict(out_indices=()), 'out_indices must be within (0, 1, 2, 3), '
+             'got ()'),
+            (dict(stem='tiny'), "stem must be 'imagenet' or 'cifar', got 'tiny'")):
+        with pytest.raises(ValueError) as e:
+            BiRealResNet(base_channels=8, **kwargs)
+        assert e.value.args[0] == message

@@ -61,7 +61,6 @@ class SSDVGGBN(BaseModule):
                          else init_cfg)
         if widen_factor <= 0:
             raise ValueError(f'widen_factor must be > 0, got {widen_factor}')
-        self.widen_factor = widen_factor
         self.layers = nn.ModuleDict()
 
         def width(channels):
