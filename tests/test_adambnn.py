@@ -105,6 +105,29 @@ def test_a_mode_never_binarizes_what_the_config_keeps_real():
         set_binarize_mode(layer, 'half')
 
 
+def test_binarize_mode_hook_restricts_every_binary_layer_before_the_run():
+    from types import SimpleNamespace
+    from mmengine.logging import MMLogger
+    from mmbnn.engine.hooks import BinarizeModeHook
+    from mmbnn.models.layers import BinaryConv2d, BinaryLinear
+    model = nn.Sequential(BinaryConv2d(2, 2, 1), nn.Conv2d(2, 2, 1),
+                          BinaryLinear(2, 2, binarize='weights'))
+    logger = MMLogger.get_instance('binarize_mode_hook', log_level='INFO')
+    messages = []
+    logger.info = messages.append
+    runner = SimpleNamespace(model=model, logger=logger)
+    BinarizeModeHook('activations').before_run(runner)
+    assert [model[0].binarize, model[2].binarize] == ['activations', 'none']
+    assert messages == ["BinarizeModeHook: 2 binary layer(s) binarize "
+                        "'activations'"]
+    BinarizeModeHook('both').before_run(runner)
+    assert [model[0].binarize, model[2].binarize] == ['both', 'weights']
+    with pytest.raises(ValueError) as e:
+        BinarizeModeHook('half')
+    assert e.value.args[0] == ("unknown binarize mode 'half'; choose from "
+                               "['both', 'activations', 'weights', 'none']")
+
+
 @pytest.mark.parametrize('steps,message', [
     ([], 'non-empty'),
     ([dict(binarize='both', epochs=3)], "unknown key.*'epochs'"),
@@ -644,6 +667,10 @@ def test_diagnostics_primitives_by_hand():
     bits = torch.tensor([1, 0, 1, 1, 0, 0, 0, 0, 1], dtype=torch.bool)
     packed = pack_bits(bits)
     assert packed.tolist() == [0b10110000, 0b10000000]  # high bit first
+    assert packed.dtype == torch.uint8  # one byte per eight signs
+    # Over [0, max|w|] also when max|w| < 1: |w| = 0.5, 0.1 in 2 bins.
+    edges, counts = abs_histogram(torch.tensor([0.5, -0.1]), 2)
+    assert edges == pytest.approx([0.0, 0.25, 0.5]) and counts == [1, 1]
     assert torch.equal(unpack_bits(packed, (3, 3)), bits.view(3, 3))
     with pytest.raises(ValueError, match='2 bytes cannot hold'):
         unpack_bits(packed, (4, 5))

@@ -197,3 +197,13 @@ def test_dte_cap_of_a_large_tensor_uses_an_evenly_strided_subsample():
     shifted = ops.dte_t_cap(x.flip(0), 0.1, 0.1, max_samples=100)
     # 1000, 990, ..., 10: quantile element 10 of the sorted 10, 20, ...: 110.
     assert shifted.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 110.0)
+
+
+def test_tanh_estimators_default_to_k_1_and_t_1():
+    """``ede_sign(x)`` and ``dte_sign(x)`` without k and t: the gradient of
+    ``tanh(x)``, ``1 - tanh(x)^2``."""
+    x = torch.linspace(-3, 3, 13, dtype=torch.float64)
+    for fn in (ops.ede_sign, ops.dte_sign):
+        leaf = x.clone().requires_grad_()
+        fn(leaf).sum().backward()
+        torch.testing.assert_close(leaf.grad, 1 - torch.tanh(x) ** 2)
