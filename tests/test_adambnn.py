@@ -412,6 +412,9 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
     assert summary['c2i'] == pytest.approx(1 - p)
     layer = summary['layers']['conv']
     assert layer['c2i'] == pytest.approx(1 - p)
+    assert layer['ff_ratio_mean'] == pytest.approx(np.mean(ff), rel=1e-12)
+    assert layer['numel'] == summary['num_latent_weights'] == signs[0].size
+    assert summary['iterations'] == 12
     assert sum(layer['abs_latent_histogram']['counts']) == signs[0].size
     assert 0 <= layer['act_saturation'] <= 1
     for name in ('bnn_ff_ratio.png', 'bnn_c2i.png', 'bnn_latent_weights.png'):
@@ -577,6 +580,35 @@ def test_diagnostics_carry_over_a_checkpoint_as_if_never_stopped(tmp_path):
     assert expected['iterations'] == 12 and len(expected['ff_ratio_per_epoch']) == 2
     assert expected['layers']['conv']['act_saturation'] > 0
     assert continued == expected
+
+
+def test_diagnostics_of_an_iteration_based_run_count_every_iteration(
+        tmp_path):
+    """By iterations, 5 with an interval of 3: the last two are counted at
+    the end of training, not lost."""
+    from mmengine.runner import Runner
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    torch.manual_seed(0)
+    data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
+            for i in range(24)]
+    rec = _Recorder()
+    runner = Runner(
+        model=_toy_model(), work_dir=str(tmp_path),
+        train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
+                              sampler=dict(type='InfiniteSampler', shuffle=False),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
+        train_cfg=dict(by_epoch=False, max_iters=5),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
+                           checkpoint=None),
+        custom_hooks=[BNNDiagnosticsHook(interval=3, plots=False), rec],
+        default_scope='mmengine', experiment_name='by_iteration')
+    runner.train()
+    signs = [np.where(w >= 0, 1, -1) for w in rec.weights]
+    ff = [np.mean(a != b) for a, b in zip(signs, signs[1:])]
+    summary = _summary(runner)
+    assert len(ff) == 5
+    assert summary['ff_ratio_per_iter'] == pytest.approx(ff, rel=1e-12)
 
 
 def test_diagnostics_without_saved_state_count_from_the_loaded_weights(
