@@ -207,3 +207,25 @@ def test_tanh_estimators_default_to_k_1_and_t_1():
         leaf = x.clone().requires_grad_()
         fn(leaf).sum().backward()
         torch.testing.assert_close(leaf.grad, 1 - torch.tanh(x) ** 2)
+
+
+def test_schedule_helpers_defaults_and_boundaries():
+    """Defaults as documented (t in [0.1, 10], epsilon = delta = 0.1); an
+    element exactly at the threshold counts as updating (``>= delta``) and
+    ``|x| = 1`` is not saturated (the clipped STE still passes it)."""
+    assert ops.dte_boundary() == pytest.approx(0.5)  # log 10 / log 100
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    assert ops.dte_t_cap(x).item() == ops.dte_t_cap(x, 0.1, 0.1).item()
+    assert ops.updating_ratio(x, 2.0).item() == ops.updating_ratio(
+        x, 2.0, 0.1).item()
+    assert ops.updating_ratio(torch.zeros(4), 1.0, delta=1.0).item() == 1.0
+    assert ops.saturation(torch.tensor([1.0, -1.0, 1.5, 0.0])).item() == 0.25
+    for call, message in (
+            (lambda: ops.ede_schedule(1.5), 'progress p must be in [0, 1], got 1.5'),
+            (lambda: ops.ede_schedule(0.5, 0.0, 1.0),
+             'need 0 < t_min < t_max, got 0.0, 1.0'),
+            (lambda: ops.dte_schedule(0.5, 2.0, 2.0),
+             'need 0 < t_min < t_max, got 2.0, 2.0')):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert e.value.args[0] == message

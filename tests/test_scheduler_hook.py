@@ -322,6 +322,9 @@ def test_hook_passes_its_schedule_arguments():
     # EDE: t = t_min (t_max / t_min)^p, k = max(1 / t, 1), one stage.
     assert ede.values(1.0) == pytest.approx((1.0, 4.0, 1))
     assert ede.values(0.25) == pytest.approx((2.0, 0.5, 1))
+    # A boundary other than the default one (0.5 for these t) is passed on.
+    assert BinarySchedulerHook(t_min=0.25, t_max=4.0,
+                               boundary=0.25).values(0.25) == (1.0, 1.0, 2)
     BinarySchedulerHook(log_interval=1)  # the smallest allowed
     with pytest.raises(ValueError, match='log_interval must be >= 1, got 0'):
         BinarySchedulerHook(log_interval=0)
@@ -360,3 +363,16 @@ def test_epoch_seed_hook_errors_in_full():
         EpochSeedHook().before_train(_seed_runner(seed=None))
     assert e.value.args[0] == ('EpochSeedHook needs a seed: set randomness.seed '
                                'in the config or seed= in the hook')
+
+
+def test_scheduler_warns_when_there_is_nothing_to_schedule():
+    warnings = []
+    runner = types.SimpleNamespace(
+        model=nn.Sequential(nn.Conv2d(2, 2, 1)),
+        logger=types.SimpleNamespace(warning=warnings.append))
+    BinarySchedulerHook().before_train(runner)
+    assert warnings == ['BinarySchedulerHook: the model has no binary layers; '
+                        'nothing to schedule']
+    runner.model = _Toy()
+    BinarySchedulerHook().before_train(runner)
+    assert len(warnings) == 1
