@@ -360,3 +360,49 @@ def test_a_tap_that_runs_twice_or_not_in_the_teacher_is_named(
     assert _message(e) == ("LogitDistillationHook taps one logits layer, got "
                            "['backbone.stages.2.2.1', 'head.fc']")
     two.after_train(runner)
+
+
+def test_a_teacher_checkpoint_that_does_not_fit_names_checkpoint_and_target(
+        tmp_path):
+    """A wider network's weights as the derived teacher's, and as the
+    teacher config's: the error names the checkpoint and what it was loaded
+    into."""
+    import copy
+    from mmbnn.engine.hooks import RBDHook
+    from mmbnn.utils.checkpoint import CheckpointMismatchError
+    wide = copy.deepcopy(CLASSIFIER)
+    wide['backbone'].update(base_channels=16, conv_cfg=None)
+    wide['head']['in_channels'] = 64
+    path = str(tmp_path / 'wide.pth')
+    torch.save(_build(wide).state_dict(), path)
+    with pytest.raises(CheckpointMismatchError) as e:
+        RBDHook(teacher_checkpoint=path).before_train(
+            _runner(_build(CLASSIFIER), CLASSIFIER))
+    assert str(e.value).startswith(
+        f"checkpoint {path!r} does not fit the student architecture in full "
+        "precision: ")
+    other = tmp_path / 'other.py'
+    other.write_text(f'model = {CLASSIFIER!r}\n')
+    with pytest.raises(CheckpointMismatchError) as e:
+        RBDHook(teacher_checkpoint=path, teacher_config=str(other)).before_train(
+            _runner(_build(CLASSIFIER), CLASSIFIER))
+    assert str(e.value).startswith(
+        f"checkpoint {path!r} does not fit teacher config {str(other)!r}: ")
+
+
+@pytest.mark.parametrize('layers,head_runs', [
+    (['backbone.stages.0.0.0'], 0), (['neck'], 0),
+    (['backbone.stages.0.0.0', 'head.fc'], 1)])
+def test_the_teacher_runs_its_head_only_for_taps_outside_backbone_and_neck(
+        fp_teacher_checkpoint, layers, head_runs):
+    from mmbnn.engine.hooks import RBDHook
+    path, _ = fp_teacher_checkpoint
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint=path, layers=layers)
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    calls = []
+    hook.teacher.head.fc.register_forward_hook(lambda *args: calls.append(1))
+    assert 'loss_rbd' in student.loss(*_batch())
+    assert len(calls) == head_runs
+    hook.after_train(runner)
