@@ -137,7 +137,7 @@ class DistillationHook(Hook):
         self.teacher.to(device)
         # Taps outside the backbone and neck (a head's logits) need the full
         # tensor forward; backbone and neck taps only extract_feat.
-        self._features_only = all(n.startswith(('backbone.', 'neck.'))
+        self._features_only = all(n.split('.')[0] in ('backbone', 'neck')
                                   for n in self.tapped)
         self._student_out, self._teacher_out = {}, {}
         for name in self.tapped:
