@@ -157,6 +157,12 @@ def test_ssd_vgg_defaults_are_ssd300s():
     fc6 = net.layers['fc6'].conv
     assert (fc6.dilation, fc6.padding, fc6.out_channels) == ((6, 6), (6, 6), 1024)
     assert net.layers['fc7'].conv.out_channels == 1024
+    assert net.layers['fc7'].conv.kernel_size == (1, 1)
+    with pytest.raises(ValueError) as e:
+        SSDVGGBN(widen_factor=0.0625, out_features=('conv9_9', 'fc7'))
+    names = [f'conv{s}_{i}' for s, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+             for i in range(1, n + 1)] + ['fc6', 'fc7']
+    assert e.value.args[0] == f"out_features ['conv9_9'] not among {names}"
     assert net.layers['conv5_3'].conv.out_channels == 512
     convs = [m for m in net.layers.values() if isinstance(m, ConvModule)]
     assert len(convs) == 15
@@ -207,3 +213,15 @@ def test_bireal_resnet_argument_bounds_in_full():
         with pytest.raises(ValueError) as e:
             BiRealResNet(base_channels=8, **kwargs)
         assert e.value.args[0] == message
+
+
+def test_narrowest_widths_are_the_documented_minimums():
+    """VGG-Small keeps at least 8 channels per conv; ReActNet-A's stem at
+    least 1."""
+    from mmbnn.models.backbones import ReActNetA
+    tiny = VGGSmall(widen_factor=0.001, conv_cfg=dict(type='BinaryConv2d'))
+    assert {m.out_channels for m in tiny.modules()
+            if isinstance(m, nn.Conv2d)} == {8}
+    assert tiny.out_channels == 8
+    stem = ReActNetA(widen_factor=0.001).stem[0]
+    assert stem.out_channels == 1
