@@ -417,9 +417,12 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
     assert summary['iterations'] == 12
     assert sum(layer['abs_latent_histogram']['counts']) == signs[0].size
     assert 0 <= layer['act_saturation'] <= 1
-    for name in ('bnn_ff_ratio.png', 'bnn_c2i.png', 'bnn_latent_weights.png'):
-        with open(osp.join(runner.log_dir, name), 'rb') as f:
+    for name in ('bnn_ff_ratio', 'bnn_c2i', 'bnn_latent_weights'):
+        with open(osp.join(runner.log_dir, name + '.png'), 'rb') as f:
             assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+        # And to the visualizer under its name, at the last iteration.
+        assert osp.isfile(osp.join(runner.log_dir, 'vis_data', 'vis_image',
+                                   f'{name}_12.png'))
 
     # What was logged equals the JSON: every iteration to the visualizer,
     # the mean of each 3-iteration interval in the text log.
@@ -486,6 +489,7 @@ def test_c2i_against_the_first_steps_start_equals_an_independent_count(tmp_path)
     assert summary['c2i'] == pytest.approx(1 - np.mean(end_b != start_b))
     assert summary['c2i_first_step'] == pytest.approx(
         1 - np.mean(end_b != start_a))
+    assert summary['c2i_first_step_p'] == pytest.approx(np.mean(end_b != start_a))
     assert summary['layers']['conv']['c2i_first_step'] == pytest.approx(
         summary['c2i_first_step'])
 
@@ -600,7 +604,8 @@ def test_diagnostics_of_an_iteration_based_run_count_every_iteration(
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
         train_cfg=dict(by_epoch=False, max_iters=5),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
-                           checkpoint=None),
+                           checkpoint=dict(type='CheckpointHook', interval=2,
+                                           by_epoch=False)),
         custom_hooks=[BNNDiagnosticsHook(interval=3, plots=False), rec],
         default_scope='mmengine', experiment_name='by_iteration')
     runner.train()
@@ -609,6 +614,10 @@ def test_diagnostics_of_an_iteration_based_run_count_every_iteration(
     summary = _summary(runner)
     assert len(ff) == 5
     assert summary['ff_ratio_per_iter'] == pytest.approx(ff, rel=1e-12)
+    # The checkpoint at iteration 4 holds the first four, pending ones too.
+    from mmbnn.utils.checkpoint import read_checkpoint
+    saved = read_checkpoint(str(tmp_path / 'iter_4.pth'))['bnn_diagnostics']
+    assert saved['ff_iters'].tolist() == pytest.approx(ff[:4], rel=1e-12)
 
 
 def test_diagnostics_without_saved_state_count_from_the_loaded_weights(
@@ -665,6 +674,9 @@ def test_diagnostics_refuse_a_model_without_binary_layers_and_other_runs(
     hook = BNNDiagnosticsHook()
     hook.before_train(SimpleNamespace(model=_toy_model(), hooks=[], iter=0))
     assert hook.interval == 50
+    before = hook.summary()  # no iteration yet: zeros, not NaN
+    assert before['ff_ratio_mean'] == 0.0 and before['iterations'] == 0
+    assert before['layers']['conv']['ff_ratio_mean'] == 0.0
 
     # A reference run whose binary layers are not this model's.
     other = _toy_model()
@@ -679,6 +691,15 @@ def test_diagnostics_refuse_a_model_without_binary_layers_and_other_runs(
             f"the binary layers in {path} (2) are not this model's (1); first "
             "differences: ['conv2']")):
         runner.train()
+    # The same, continuing that run's diagnostics with this model.
+    from mmbnn.utils.checkpoint import read_checkpoint
+    hook = BNNDiagnosticsHook()
+    hook.after_load_checkpoint(None, read_checkpoint(path))
+    with pytest.raises(ValueError) as e:
+        hook.before_train(SimpleNamespace(model=_toy_model(), hooks=[], iter=6))
+    assert e.value.args[0] == (
+        "the binary layers in the resumed checkpoint (2) are not this model's "
+        "(1); first differences: ['conv2']")
 
 
 def test_diagnostics_primitives_by_hand():

@@ -345,6 +345,14 @@ def test_epoch_seed_hook_gives_each_rank_and_single_worker_its_own_stream(
     assert all(a != b for a, b in zip(draws[0][0], draws[1][0]))
     assert all(a != b for a, b in zip(draws[0][1], draws[1][1]))
     assert all(a != b for a, b in zip(draws[0][0], draws[0][1]))
+    # The base seed reaches the workers too.
+    monkeypatch.setattr(module, 'get_rank', lambda: 0)
+    runner = _seed_runner(epoch=2, num_workers=1, seed=8)
+    _after_hook(runner)
+    runner.train_dataloader.worker_init_fn(0)
+    assert all(a != b for a, b in zip(_draws(), draws[0][1]))
+    # The documented defaults: rank 0, the main process (worker -1).
+    assert module.epoch_seed(7, 3) == module.epoch_seed(7, 3, rank=0, worker=-1)
     # No data workers: nothing to seed in them, the loader is left alone.
     runner = _seed_runner(num_workers=0)
     _after_hook(runner)

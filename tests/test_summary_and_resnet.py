@@ -225,3 +225,26 @@ def test_narrowest_widths_are_the_documented_minimums():
     assert tiny.out_channels == 8
     stem = ReActNetA(widen_factor=0.001).stem[0]
     assert stem.out_channels == 1
+
+
+def test_bireal_stems_by_hand_and_frozen_stem_only():
+    """ImageNet stem: real 7x7 stride-2 conv, BN, 3x3 stride-2 max pool
+    (224 -> 56); CIFAR stem: real 3x3 stride-1 conv and BN (32 -> 32).
+    ``frozen_stages=0`` freezes the stem alone."""
+    conv, norm, pool = BiRealResNet(base_channels=8).stem
+    assert type(conv) is nn.Conv2d and conv.bias is None
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+            conv.padding) == (3, 8, (7, 7), (2, 2), (3, 3))
+    assert isinstance(norm, nn.BatchNorm2d) and norm.num_features == 8
+    assert (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
+    assert BiRealResNet(base_channels=8).stem(torch.randn(1, 3, 224, 224)).shape \
+        == (1, 8, 56, 56)
+    net = BiRealResNet(depth=20, base_channels=8, stem='cifar',
+                       out_indices=(2, ), frozen_stages=0)
+    conv, norm = net.stem
+    assert type(conv) is nn.Conv2d and conv.bias is None
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (1, 1), (1, 1))
+    assert isinstance(norm, nn.BatchNorm2d) and norm.num_features == 8
+    assert net.stem(torch.randn(1, 3, 32, 32)).shape == (1, 8, 32, 32)
+    assert not any(p.requires_grad for p in net.stem.parameters())
+    assert all(p.requires_grad for p in net.stages.parameters())

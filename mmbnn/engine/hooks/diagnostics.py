@@ -132,7 +132,9 @@ class BNNDiagnosticsHook(Hook):
 
     def _saturation_probe(self, index):
         def probe(module, args):
-            if self._sampling:
+            # Training forwards only: the flag stays up until the next
+            # iteration, and a validation run may come in between.
+            if module.training and self._sampling:
                 self._sampled[index] = saturation(args[0])
         return probe
 
@@ -152,7 +154,6 @@ class BNNDiagnosticsHook(Hook):
             self._flush(runner)
 
     def _flush(self, runner) -> None:
-        self._sampling = False
         if self._pending:
             first = len(self.ff_iters)
             values = (torch.stack(self._pending).double() / self._numel).tolist()
