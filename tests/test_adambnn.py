@@ -1,6 +1,7 @@
 """AdamBNN (methods.md 3): conv-only weight decay, two-step training in one
 command (and its resume), ReActNet-A, and the diagnostics hook (FF, C2I,
 saturation, latent weights) against independent counts."""
+import itertools
 import json
 import os.path as osp
 import re
@@ -335,6 +336,11 @@ def test_rprelu_forward_and_gradients_match_its_formula():
 
 # ------------------------------------------------------------ diagnostics
 
+# mmengine keeps one logger and visualizer per experiment name in a process:
+# each toy run gets a name of its own.
+_RUNS = itertools.count()
+
+
 def _toy_model():
     from mmengine.model import BaseModel
     from mmbnn.models.layers import BinaryConv2d
@@ -394,7 +400,7 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
                            checkpoint=None),
         custom_hooks=[hook, recorder], default_scope='mmengine',
-        experiment_name='toy')
+        experiment_name=f'ff_and_c2i_{next(_RUNS)}')
     runner.train()
 
     signs = [np.where(w >= 0, 1, -1) for w in recorder.weights]
@@ -459,8 +465,9 @@ def _toy_runner(work_dir, hooks, model=None, epochs=1, checkpoint=False,
         default_hooks=dict(logger=dict(type='LoggerHook', interval=interval),
                            checkpoint=dict(type='CheckpointHook', interval=1)
                            if checkpoint else None),
-        custom_hooks=hooks, default_scope='mmengine', experiment_name=name,
-        load_from=load_from, resume=resume)
+        custom_hooks=hooks, default_scope='mmengine',
+        experiment_name=f'{name}_{next(_RUNS)}', load_from=load_from,
+        resume=resume)
 
 
 def test_c2i_against_the_first_steps_start_equals_an_independent_count(tmp_path):
@@ -607,7 +614,7 @@ def test_diagnostics_of_an_iteration_based_run_count_every_iteration(
                            checkpoint=dict(type='CheckpointHook', interval=2,
                                            by_epoch=False)),
         custom_hooks=[BNNDiagnosticsHook(interval=3, plots=False), rec],
-        default_scope='mmengine', experiment_name='by_iteration')
+        default_scope='mmengine', experiment_name=f'by_iteration_{next(_RUNS)}')
     runner.train()
     signs = [np.where(w >= 0, 1, -1) for w in rec.weights]
     ff = [np.mean(a != b) for a, b in zip(signs, signs[1:])]

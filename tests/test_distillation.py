@@ -406,3 +406,34 @@ def test_the_teacher_runs_its_head_only_for_taps_outside_backbone_and_neck(
     assert 'loss_rbd' in student.loss(*_batch())
     assert len(calls) == head_runs
     hook.after_train(runner)
+
+
+def test_logit_hook_defaults_and_what_it_scales(fp_teacher_checkpoint,
+                                                tmp_path):
+    """AdamBNN's recipe by default (T = 1, weight 1, no label loss); the
+    label weight scales only the entries named loss; a teacher config is
+    honoured (here a wider FP network with the same classes)."""
+    import copy
+    from mmbnn.engine.hooks import LogitDistillationHook
+    path, _ = fp_teacher_checkpoint
+    hook = LogitDistillationHook(teacher_checkpoint=path)
+    assert (hook.temperature, hook.loss_weight, hook.label_loss_weight,
+            hook.layers) == (1.0, 1.0, 0.0, ['head.fc'])
+    scaled = LogitDistillationHook(teacher_checkpoint=path,
+                                   label_loss_weight=0.25).adjust_task_losses(
+        dict(loss=torch.tensor(2.0), accuracy=torch.tensor(0.5)))
+    assert {k: v.item() for k, v in scaled.items()} == dict(loss=0.5,
+                                                            accuracy=0.5)
+    wide = copy.deepcopy(CLASSIFIER)
+    wide['backbone'].update(base_channels=16, conv_cfg=None)
+    wide['head']['in_channels'] = 64
+    torch.save(_build(wide).state_dict(), tmp_path / 'wide.pth')
+    (tmp_path / 'wide.py').write_text(f'model = {wide!r}\n')
+    student = _build(CLASSIFIER)
+    hook = LogitDistillationHook(teacher_checkpoint=str(tmp_path / 'wide.pth'),
+                                 teacher_config=str(tmp_path / 'wide.py'))
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    assert hook.teacher.head.fc.in_features == 64
+    assert 'loss_kd' in student.loss(*_batch())
+    hook.after_train(runner)

@@ -325,6 +325,7 @@ def test_hook_passes_its_schedule_arguments():
     # A boundary other than the default one (0.5 for these t) is passed on.
     assert BinarySchedulerHook(t_min=0.25, t_max=4.0,
                                boundary=0.25).values(0.25) == (1.0, 1.0, 2)
+    assert BinarySchedulerHook().log_interval == 50  # the documented default
     BinarySchedulerHook(log_interval=1)  # the smallest allowed
     with pytest.raises(ValueError, match='log_interval must be >= 1, got 0'):
         BinarySchedulerHook(log_interval=0)

@@ -187,6 +187,10 @@ def test_bireal_shortcut_kind_follows_stride_width_and_downsample():
         zero = BiRealConv(8, out, stride, *args, downsample='zero_pad').shortcut
         assert isinstance(zero, ZeroPadShortcut)
         assert (zero.stride, zero.extra_channels) == (stride, out - 8)
+    from mmbnn.models.backbones.bireal_resnet import BiRealBasicBlock
+    first, second = BiRealBasicBlock(8, 16, 2, *args)  # 'conv' by default
+    assert isinstance(first.shortcut[1], nn.Conv2d)
+    assert isinstance(second.shortcut, nn.Identity)
     with pytest.raises(ValueError) as e:
         BiRealConv(16, 8, 1, *args, downsample='zero_pad')
     assert e.value.args[0] == 'a zero-padded shortcut cannot reduce width'
