@@ -23,8 +23,10 @@ s = json.load(open('mutants/mutmut-cicd-stats.json'))
 doc = open('docs/testing.md', encoding='utf-8').read()
 block = doc.split('<!-- equivalent mutants -->')[1]
 equivalent = set(re.findall(r'^(mmbnn\S+__mutmut_\d+)\s', block, re.M))
+# `mutmut results` lists timeouts too; they count as killed.
 not_killed = [line.split(':')[0].strip()
-              for line in open(f'{out}/not_killed.txt') if line.strip()]
+              for line in open(f'{out}/not_killed.txt')
+              if line.strip() and not line.strip().endswith('timeout')]
 stale = sorted(equivalent - set(not_killed))
 real = [n for n in not_killed if n not in equivalent]
 with open(f'{out}/real_survivors.txt', 'w') as f:
