@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Mutation testing of the binary core with mutmut 3 (configured in setup.cfg;
 # docs/testing.md). Resumable: a second run re-tests only what changed.
-# Prints the score and lists every mutant that was not killed in
-# work_dirs/mutation/not_killed.txt (`mutmut show NAME` prints its diff).
+# Prints the score over the mutants not listed as equivalent in
+# docs/testing.md, lists every mutant not killed in
+# work_dirs/mutation/not_killed.txt and those not listed as equivalent in
+# work_dirs/mutation/real_survivors.txt (`mutmut show NAME` prints a diff).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
