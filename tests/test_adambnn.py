@@ -710,6 +710,25 @@ def test_diagnostics_refuse_a_model_without_binary_layers_and_other_runs(
         "(1); first differences: ['conv2']")
 
 
+def test_saturation_is_sampled_from_training_forwards_only():
+    """A validation forward between a sampling iteration and the next is not
+    sampled; a training forward is, by the formula."""
+    from types import SimpleNamespace
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    model = _toy_model()
+    hook = BNNDiagnosticsHook(interval=1)
+    hook.before_train(SimpleNamespace(model=model, hooks=[], iter=0))
+    hook._sampling = True  # as before_train_iter sets it on iteration 1
+    x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(0)) * 2
+    model.eval()
+    model.conv(x)
+    assert hook._sampled == {}
+    model.train()
+    model.conv(x)
+    assert list(hook._sampled) == [0]
+    assert hook._sampled[0].item() == pytest.approx((x.abs() > 1).float().mean().item())
+
+
 def test_diagnostics_primitives_by_hand():
     from mmbnn.analysis.diagnostics import (abs_histogram, count_flips,
                                             latent_signs, pack_bits,
