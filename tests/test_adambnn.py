@@ -382,25 +382,11 @@ class _Recorder:
 
 
 def test_ff_and_c2i_equal_an_independent_count(tmp_path):
-    from mmengine.runner import Runner
-    import mmbnn  # noqa: F401
     from mmbnn.engine.hooks import BNNDiagnosticsHook
-    torch.manual_seed(0)
-    data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
-            for i in range(24)]
     recorder = _Recorder()
     hook = BNNDiagnosticsHook(interval=3)
-    runner = Runner(
-        model=_toy_model(), work_dir=str(tmp_path),
-        train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
-                              sampler=dict(type='DefaultSampler', shuffle=False),
-                              collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
-        train_cfg=dict(by_epoch=True, max_epochs=2),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
-                           checkpoint=None),
-        custom_hooks=[hook, recorder], default_scope='mmengine',
-        experiment_name=f'ff_and_c2i_{next(_RUNS)}')
+    runner = _toy_runner(tmp_path, [hook, recorder], epochs=2, interval=1,
+                         name='ff_and_c2i')
     runner.train()
 
     signs = [np.where(w >= 0, 1, -1) for w in recorder.weights]
@@ -449,22 +435,29 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
 
 
 def _toy_runner(work_dir, hooks, model=None, epochs=1, checkpoint=False,
-                name='toy', load_from=None, resume=False, interval=4):
+                name='toy', load_from=None, resume=False, interval=4,
+                iterations=None):
+    """The toy model on 24 fixed samples, 6 batches an epoch; ``iterations``
+    trains by iterations instead of ``epochs``. ``checkpoint``: False, True
+    (every epoch) or a CheckpointHook config."""
     from mmengine.runner import Runner
     import mmbnn  # noqa: F401
     torch.manual_seed(0)
     data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
             for i in range(24)]
+    if checkpoint is True:
+        checkpoint = dict(type='CheckpointHook', interval=1)
     return Runner(
         model=model or _toy_model(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
-                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              sampler=dict(type='InfiniteSampler' if iterations
+                                           else 'DefaultSampler', shuffle=False),
                               collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
-        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        train_cfg=dict(by_epoch=False, max_iters=iterations) if iterations
+        else dict(by_epoch=True, max_epochs=epochs),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=interval),
-                           checkpoint=dict(type='CheckpointHook', interval=1)
-                           if checkpoint else None),
+                           checkpoint=checkpoint or None),
         custom_hooks=hooks, default_scope='mmengine',
         experiment_name=f'{name}_{next(_RUNS)}', load_from=load_from,
         resume=resume)
@@ -598,24 +591,13 @@ def test_diagnostics_of_an_iteration_based_run_count_every_iteration(
         tmp_path):
     """By iterations, 5 with an interval of 3: the last two are counted at
     the end of training, not lost."""
-    from mmengine.runner import Runner
     from mmbnn.engine.hooks import BNNDiagnosticsHook
-    torch.manual_seed(0)
-    data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
-            for i in range(24)]
     rec = _Recorder()
-    runner = Runner(
-        model=_toy_model(), work_dir=str(tmp_path),
-        train_dataloader=dict(dataset=data, batch_size=4, num_workers=0,
-                              sampler=dict(type='InfiniteSampler', shuffle=False),
-                              collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=2.0)),
-        train_cfg=dict(by_epoch=False, max_iters=5),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
-                           checkpoint=dict(type='CheckpointHook', interval=2,
-                                           by_epoch=False, save_last=False)),
-        custom_hooks=[BNNDiagnosticsHook(interval=3, plots=False), rec],
-        default_scope='mmengine', experiment_name=f'by_iteration_{next(_RUNS)}')
+    runner = _toy_runner(
+        tmp_path, [BNNDiagnosticsHook(interval=3, plots=False), rec],
+        iterations=5, interval=1, name='by_iteration',
+        checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False,
+                        save_last=False))
     runner.train()
     signs = [np.where(w >= 0, 1, -1) for w in rec.weights]
     ff = [np.mean(a != b) for a, b in zip(signs, signs[1:])]
