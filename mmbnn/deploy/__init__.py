@@ -1,0 +1,1 @@
+"""Deployment: bit-packed model files and the XNOR-popcount CPU runtime."""

@@ -1,0 +1,294 @@
+"""Inference modules on the XNOR-popcount kernels, and the conversion of a
+trained model to them (docs/deploy.md).
+
+``to_xnor(model)`` replaces every fully binary ``BinaryConv2d`` /
+``BinaryLinear`` by ``XnorConv2d`` / ``XnorLinear``, which keep only the
+weight's sign bits and its per-channel scale, under the same module name.
+Alone, each returns exactly what the PyTorch layer returns (``s * dot``, the
+integer dot of +-1 vectors times a power of two, plus the bias), so a model
+run on them gives the PyTorch model's outputs bit for bit. With ``fuse=True``
+the blocks around them (Bi-Real convs, mmcv ConvModules with BN) also fold BN
+into the kernel's per-channel affine and add the residual, clip (Hardtanh)
+and pack the next layer's sign bits in the same pass: faster, and equal to
+PyTorch within float rounding (about 1e-6 relative) of the BN and the sum.
+"""
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+
+from mmbnn.models.backbones.bireal_resnet import BiRealConv
+from mmbnn.models.backbones.ssd_vgg import ShortcutConvModule
+from mmbnn.models.layers.binary import BinaryConv2d, BinaryLinear
+from mmbnn.ops import imb_standardize, power_of_two_scale
+from . import kernels
+
+__all__ = ['XnorConv2d', 'XnorLinear', 'to_xnor', 'fuse_xnor_blocks']
+
+# Bits of the next binary layer's input, left on a tensor by the layer that
+# made it: (bits, tensor version when they were taken).
+_BITS = '_mmbnn_sign_bits'
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+class XnorConv2d(nn.Module):
+    """A binary conv for inference: sign bits of the weight, 1 bit each
+    (``weight_bits``, uint8 ``[O, KH, KW, 8 * ceil(Cg / 64)]``, see
+    ``kernels.pack_bits``), and its per-channel scale: ``scale_exp`` (int8,
+    IMB's power of two ``2 ** e``), ``scale`` (float, XNOR's mean ``|w|``) or
+    none (plain sign). Inputs are binarized as ``x >= 0``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=False,
+                 scale='pow2'):
+        super().__init__()
+        if scale not in ('pow2', 'float', 'none'):
+            raise ValueError(f"scale must be 'pow2', 'float' or 'none', got "
+                             f'{scale!r}')
+        kh, kw = _pair(kernel_size)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'{in_channels} -> {out_channels} channels do not '
+                             f'split into {groups} groups')
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.groups = (kh, kw), groups
+        self.stride, self.dilation = _pair(stride), _pair(dilation)
+        self.padding = _pair(padding)
+        self.scale_kind = scale
+        words = (in_channels // groups + 63) // 64
+        self.register_buffer('weight_bits', torch.zeros(
+            out_channels, kh, kw, words * 8, dtype=torch.uint8))
+        if scale == 'pow2':
+            self.register_buffer('scale_exp', torch.zeros(out_channels,
+                                                          dtype=torch.int8))
+        elif scale == 'float':
+            self.register_buffer('scale', torch.ones(out_channels))
+        self.register_buffer('bias', torch.zeros(out_channels) if bias
+                             else None)
+        self._cache = {}
+
+    @classmethod
+    def from_binary(cls, layer: BinaryConv2d) -> 'XnorConv2d':
+        """The inference twin of a fully binary ``BinaryConv2d``."""
+        _check_convertible(layer)
+        if layer.padding_mode != 'zeros' or isinstance(layer.padding, str):
+            raise ValueError(f'XnorConv2d pads with zeros only; the layer has '
+                             f'padding={layer.padding!r}, padding_mode='
+                             f'{layer.padding_mode!r}')
+        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size,
+                  layer.stride, layer.padding, layer.dilation, layer.groups,
+                  layer.bias is not None, _SCALES[layer.weight_binarizer])
+        new.set_weight(layer.weight.detach(), layer.weight_binarizer)
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias.detach())
+        return new
+
+    @torch.no_grad()
+    def set_weight(self, weight: torch.Tensor, binarizer: str):
+        """Sign bits and scale of ``weight`` as ``mmbnn.ops``' binarizer
+        ``binarizer`` computes them (``imb``, ``xnor`` or ``sign``)."""
+        weight = weight.detach().float().cpu()
+        seen = imb_standardize(weight) if binarizer == 'imb' else weight
+        bits = kernels.pack_bits((seen >= 0).permute(0, 2, 3, 1))
+        self.weight_bits.copy_(bits.contiguous().view(torch.uint8).view_as(
+            self.weight_bits))
+        if binarizer == 'imb':
+            scale = power_of_two_scale(seen).flatten()
+            exp = torch.log2(scale).round()
+            if exp.abs().max() > 127:
+                raise ValueError('a power-of-two scale does not fit int8')
+            self.scale_exp.copy_(exp.to(torch.int8))
+        elif binarizer == 'xnor':
+            self.scale.copy_(weight.flatten(1).abs().mean(1))
+        self._cache.clear()
+
+    def channel_scale(self) -> torch.Tensor:
+        """Per output channel scale of the binary weight, float32."""
+        if self.scale_kind == 'pow2':
+            return torch.exp2(self.scale_exp.float())
+        if self.scale_kind == 'float':
+            return self.scale.float()
+        return torch.ones(self.out_channels)
+
+    def packed_weight(self) -> kernels.PackedWeight:
+        key = ('weight', self.weight_bits._version, self.weight_bits.data_ptr())
+        if key not in self._cache:
+            self._cache.clear()
+            bits = self.weight_bits.cpu().contiguous().view(torch.int64)
+            self._cache[key] = kernels.PackedWeight(bits, self.in_channels,
+                                                    self.groups)
+        return self._cache[key]
+
+    def _affine(self, norm):
+        """``(alpha, beta)`` of ``alpha * dot + beta``: the scale and bias,
+        and ``norm`` (an eval BatchNorm) folded in, computed in float64."""
+        s = self.channel_scale().double()
+        b = self.bias.double() if self.bias is not None else torch.zeros_like(s)
+        if norm is None:
+            return s.float(), b.float()
+        inv = (norm.running_var.double() + norm.eps).rsqrt()
+        gamma = norm.weight.double() if norm.weight is not None else 1.0
+        shift = norm.bias.double() if norm.bias is not None else 0.0
+        return ((s * gamma * inv).float(),
+                ((b - norm.running_mean.double()) * gamma * inv + shift).float())
+
+    def forward(self, x, norm: nn.Module = None, residual=None, clip=False,
+                want_bits=False):
+        """``conv(sign(x), s * sign(W)) + bias``; with ``norm`` (BN in eval
+        mode, folded), ``residual`` and ``clip``: the fused block output."""
+        if x.dim() != 4:
+            raise ValueError(f'XnorConv2d takes [N, C, H, W], got {tuple(x.shape)}')
+        packed = _cached_bits(x) if self.groups == 1 else None
+        alpha, beta = self._affine(norm)
+        device = x.device
+        if device.type != 'cpu':  # the kernels are CPU code
+            x = x.cpu()
+            residual = residual.cpu() if residual is not None else None
+        y, bits = kernels.xnor_conv2d(
+            x.float(), self.packed_weight(), self.stride, self.padding,
+            self.dilation, alpha, beta,
+            residual.float() if residual is not None else None, clip, packed,
+            want_bits)
+        if not x.is_contiguous(memory_format=torch.channels_last) or \
+                x.is_contiguous():
+            # An NCHW network stays NCHW: later float layers then compute
+            # exactly as in the PyTorch model.
+            y = y.contiguous()
+        y = y.to(device=device, dtype=x.dtype if x.is_floating_point() else
+                 y.dtype)
+        if bits is not None and device.type == 'cpu':
+            setattr(y, _BITS, (bits, y._version))
+        return y
+
+    def extra_repr(self):
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size='
+                f'{self.kernel_size}, stride={self.stride}, padding='
+                f'{self.padding}, dilation={self.dilation}, groups='
+                f'{self.groups}, scale={self.scale_kind}, bias='
+                f'{self.bias is not None}')
+
+
+class XnorLinear(XnorConv2d):
+    """A binary linear layer for inference: a 1x1 ``XnorConv2d`` on
+    ``[N, C]`` inputs (the bits are laid out as the conv's)."""
+
+    def __init__(self, in_features, out_features, bias=False, scale='pow2'):
+        super().__init__(in_features, out_features, 1, bias=bias, scale=scale)
+
+    @classmethod
+    def from_binary(cls, layer: BinaryLinear) -> 'XnorLinear':
+        _check_convertible(layer)
+        new = cls(layer.in_features, layer.out_features,
+                  layer.bias is not None, _SCALES[layer.weight_binarizer])
+        new.set_weight(layer.weight.detach()[:, :, None, None],
+                       layer.weight_binarizer)
+        if layer.bias is not None:
+            new.bias.copy_(layer.bias.detach())
+        return new
+
+    def forward(self, x):
+        lead = x.shape[:-1]
+        y = super().forward(x.reshape(-1, x.shape[-1], 1, 1))
+        return y.reshape(*lead, self.out_channels)
+
+
+_SCALES = dict(imb='pow2', xnor='float', sign='none')
+
+
+def _check_convertible(layer):
+    if layer.binarize != 'both':
+        raise ValueError(
+            f'only layers with binary weights and activations run on XNOR and '
+            f"popcount; this one has binarize={layer.binarize!r}")
+    if layer.activation_binarizer != 'sign':
+        raise ValueError(f'unsupported activation binarizer '
+                         f'{layer.activation_binarizer!r}')
+
+
+def _cached_bits(x):
+    bits = getattr(x, _BITS, None)
+    return bits[0] if bits is not None and bits[1] == x._version else None
+
+
+def _hardtanh_clip(act) -> bool:
+    return isinstance(act, nn.Hardtanh) and act.min_val == -1 and \
+        act.max_val == 1
+
+
+class _FusedBiRealConv(BiRealConv):
+    """``BiRealConv`` with BN, residual and Hardtanh in the kernel."""
+
+    def forward(self, x):
+        if self.norm.training or not isinstance(self.norm, nn.BatchNorm2d):
+            return super().forward(x)
+        clip = _hardtanh_clip(self.act)
+        y = self.conv(x, norm=self.norm, residual=self.shortcut(x), clip=clip,
+                      want_bits=True)
+        return y if clip else self.act(y)
+
+
+class _FusedConvModule(ConvModule):
+    """mmcv ``ConvModule`` (conv, BN, act) with BN and a Hardtanh in the
+    kernel; ``residual`` adds the input (``ShortcutConvModule``)."""
+    residual = False
+
+    def forward(self, x, activate=True, norm=True):
+        if not (norm and self.with_norm and not self.norm.training
+                and self.order == ('conv', 'norm', 'act')
+                and isinstance(self.norm, nn.BatchNorm2d)
+                and not self.with_explicit_padding):
+            return super().forward(x, activate, norm)
+        act = self.activate if activate and self.with_activation else None
+        clip = _hardtanh_clip(act)
+        y = self.conv(x, norm=self.norm, residual=x if self.residual else None,
+                      clip=clip, want_bits=act is None or clip)
+        return y if act is None or clip else act(y)
+
+
+class _FusedShortcutConvModule(_FusedConvModule, ShortcutConvModule):
+    residual = True
+
+
+_FUSED = {BiRealConv: _FusedBiRealConv, ConvModule: _FusedConvModule,
+          ShortcutConvModule: _FusedShortcutConvModule}
+
+
+def to_xnor(model: nn.Module, fuse: bool = True) -> nn.Module:
+    """Replace, in place, every fully binary conv / linear layer of ``model``
+    by its XNOR-popcount twin and put the model in eval mode; with ``fuse``,
+    also fold the blocks around them (``fuse_xnor_blocks``). Returns
+    ``model``. Layers that binarize only weights or only activations stay
+    PyTorch layers (XNOR needs both binary)."""
+    model.eval()
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, BinaryConv2d) and child.binarize == 'both':
+                setattr(module, child_name, XnorConv2d.from_binary(child))
+            elif isinstance(child, BinaryLinear) and child.binarize == 'both':
+                setattr(module, child_name, XnorLinear.from_binary(child))
+    if fuse:
+        fuse_xnor_blocks(model)
+    return model.eval()
+
+
+def fuse_xnor_blocks(model: nn.Module) -> int:
+    """Let the blocks whose conv is an ``XnorConv2d`` (Bi-Real convs, mmcv
+    ConvModules) run BN, residual, Hardtanh and the next layer's packing in
+    the kernel. Names and parameters are unchanged. Returns the count."""
+    count = 0
+    for module in model.modules():
+        fused = _FUSED.get(type(module))
+        if fused is not None and type(getattr(module, 'conv', None)) is \
+                XnorConv2d:
+            module.__class__ = fused
+            count += 1
+    return count
+
+
+def storage_bytes(model: nn.Module) -> int:
+    """Bytes of the model's parameters and buffers as they are held."""
+    return sum(t.numel() * t.element_size()
+               for t in list(model.parameters()) + list(model.buffers()))
+

@@ -1,0 +1,361 @@
+"""The XNOR-popcount runtime and the .mmbnn file (docs/deploy.md)."""
+import copy
+import itertools
+import os
+import struct
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from conftest import ROOT, tool
+from mmbnn.deploy import kernels
+from mmbnn.deploy.export import build_model, export_model, load_runtime_model
+from mmbnn.deploy.packed_file import (FORMAT_VERSION, PackedFileError,
+                                      read_packed, write_packed)
+from mmbnn.deploy.runtime import XnorConv2d, XnorLinear, to_xnor
+from mmbnn.models.layers import BinaryConv2d, BinaryLinear
+from mmbnn.utils.config import load_config
+
+PATHS = list(kernels.ISAS) + ['reference']
+R18 = os.path.join(ROOT, 'configs', 'imagenet',
+                   'bnn_resnet18-bireal_8xb32_in1k.py')
+DEMO_BNN = os.path.join(ROOT, 'configs', 'demo',
+                        'bnn_ssd192_vgg16-w0.25_synthvoc.py')
+
+
+def _force(monkeypatch, isa):
+    if isa not in kernels.available_isas():
+        pytest.skip(f'this machine cannot run the {isa} path')
+    monkeypatch.setenv('MMBNN_ISA', isa)
+    assert kernels.select_isa() == isa
+
+
+def _signs(t):
+    return torch.where(t >= 0, 1.0, -1.0)
+
+
+def _packed(w):
+    return kernels.PackedWeight(
+        kernels.pack_bits((w >= 0).permute(0, 2, 3, 1)), w.shape[1], 1)
+
+
+# Odd and word-straddling channel counts, kernel, stride, padding, dilation,
+# groups; output channels not a multiple of the 8-channel block.
+GRID = [(cin, cout, k, s, p, d, g)
+        for cin, cout, k, s, p, d, g in itertools.product(
+            (1, 3, 64, 65, 130), (5, 16), (1, 3), (1, 2), (0, 1, 2), (1, 2),
+            (1, 5))
+        if cin % g == 0 and cout % g == 0 and not (k == 1 and d == 2)]
+
+
+@pytest.mark.parametrize('isa', PATHS)
+def test_packed_conv_equals_conv2d_of_signs_on_every_path(monkeypatch, isa):
+    _force(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(0)
+    for i, (cin, cout, k, s, p, d, g) in enumerate(GRID):
+        x = torch.randn(2, cin, 9, 7, generator=gen)
+        x[0, :, 0, 0] = 0.0  # sign(0) = +1
+        if i % 2:
+            x = x.contiguous(memory_format=torch.channels_last)
+        w = torch.randn(cout, cin // g, k, k, generator=gen)
+        bits = kernels.pack_bits((w >= 0).permute(0, 2, 3, 1))
+        weight = kernels.PackedWeight(bits, cin, g)
+        y, _ = kernels.xnor_conv2d(x, weight, (s, s), (p, p), (d, d))
+        expected = F.conv2d(_signs(x), _signs(w), None, s, p, d, g)
+        assert torch.equal(y, expected), (cin, cout, k, s, p, d, g)
+
+
+@pytest.mark.parametrize('isa', PATHS)
+def test_fused_output_transform_on_every_path(monkeypatch, isa):
+    """alpha * dot + beta + residual, Hardtanh, and the next layer's sign
+    bits, rounded as PyTorch's separate ops round them."""
+    _force(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(1)
+    for cin, cout in ((64, 64), (70, 130)):
+        x = torch.randn(1, cin, 6, 5, generator=gen)
+        w = torch.randn(cout, cin, 3, 3, generator=gen)
+        alpha = torch.rand(cout, generator=gen) * 0.1
+        beta = torch.randn(cout, generator=gen)
+        res = torch.randn(1, cout, 6, 5, generator=gen)
+        y, bits = kernels.xnor_conv2d(
+            x, _packed(w), (1, 1), (1, 1), (1, 1), alpha, beta, res, clip=True,
+            want_bits=True)
+        dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
+        expected = (alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1) +
+                    res).clamp(-1, 1)
+        assert torch.equal(y, expected)
+        unpacked = kernels.unpack_bits(bits, cout).permute(0, 3, 1, 2)
+        assert torch.equal(unpacked, expected >= 0)
+        assert bits.shape == (1, 6, 5, (cout + 63) // 64)
+
+
+def test_zero_padding_adds_nothing_by_hand(monkeypatch):
+    """All +1 input and weights, 3x3, padding 1: a corner sees 4 taps, an
+    edge 6, the inside 9 (a padded zero is neither +1 nor -1)."""
+    for isa in kernels.available_isas():
+        monkeypatch.setenv('MMBNN_ISA', isa)
+        y, _ = kernels.xnor_conv2d(torch.ones(1, 3, 4, 4),
+                                   _packed(torch.ones(2, 3, 3, 3)), (1, 1),
+                                   (1, 1))
+        per_channel = torch.tensor([[4., 6, 6, 4], [6, 9, 9, 6],
+                                    [6, 9, 9, 6], [4, 6, 6, 4]]) * 3
+        assert torch.equal(y[0, 0], per_channel), isa
+        assert torch.equal(y[0, 1], per_channel), isa
+
+
+def test_bit_layout_by_hand():
+    bits = torch.zeros(2, 65, dtype=torch.bool)
+    bits[0, [0, 2]] = True        # word 0 = 0b101
+    bits[1, 64] = True            # second word, bit 0
+    bits[1, 63] = True            # the top bit of the first word
+    words = kernels.pack_bits(bits)
+    assert words.shape == (2, 2)
+    assert words[0].tolist() == [5, 0]
+    assert words[1].tolist() == [-(1 << 63), 1]
+    assert torch.equal(kernels.unpack_bits(words, 65), bits)
+    # Activations: a group's channels start a new word.
+    x = torch.full((1, 4, 1, 1), -1.0)
+    x[0, 1] = x[0, 2] = 0.5
+    for isa in kernels.available_isas():
+        packed = kernels.pack_activations(x, groups=2, isa=isa)
+        assert packed.flatten().tolist() == [0b10, 0b01], isa
+
+
+def test_instruction_set_choice_and_errors(monkeypatch):
+    monkeypatch.delenv('MMBNN_ISA', raising=False)
+    assert kernels.select_isa() == kernels.available_isas()[0]
+    monkeypatch.setenv('MMBNN_ISA', 'sse9')
+    with pytest.raises(ValueError, match=r"unknown instruction set 'sse9'"):
+        kernels.select_isa()
+    missing = [isa for isa in kernels.ISAS
+               if isa not in kernels.available_isas()]
+    if missing and kernels._library() is not None:
+        monkeypatch.setenv('MMBNN_ISA', missing[0])
+        with pytest.raises(RuntimeError, match='this CPU does not support it'):
+            kernels.select_isa()
+
+
+def test_no_compiler_means_the_reference_path_with_a_warning(monkeypatch):
+    import torch.utils.cpp_extension as ext
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError('no C++ compiler')
+
+    monkeypatch.setattr(ext, 'load', no_compiler)
+    monkeypatch.delenv('MMBNN_ISA', raising=False)
+    kernels._library.cache_clear()
+    kernels._native_isas.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match='could not be built.*no C.. '
+                          'compiler.*reference path'):
+            assert kernels.available_isas() == ['reference']
+        assert kernels.select_isa() == 'reference'
+        with pytest.raises(RuntimeError, match='kernels are not built'):
+            kernels.select_isa('avx2')
+        y, _ = kernels.xnor_conv2d(torch.ones(1, 3, 4, 4),
+                                   _packed(torch.ones(2, 3, 3, 3)), (1, 1),
+                                   (1, 1))
+        assert y[0, 0, 0, 0] == 12
+    finally:
+        monkeypatch.undo()
+        kernels._library.cache_clear()
+        kernels._native_isas.cache_clear()
+
+
+def _randomize_norms(model, seed=0):
+    """Trained-looking BN statistics, so that folding them is not a no-op."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.3)
+            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.3)
+    return model
+
+
+def test_layers_match_their_pytorch_twins():
+    torch.manual_seed(0)
+    x = torch.randn(3, 70, 8, 8)
+    for binarizer, bias in itertools.product(('imb', 'sign', 'xnor'),
+                                             (False, True)):
+        conv = BinaryConv2d(70, 20, 3, 2, 1, bias=bias,
+                            weight_binarizer=binarizer).eval()
+        twin = XnorConv2d.from_binary(conv)
+        with torch.no_grad():
+            ref, out = conv(x), twin(x)
+        if binarizer == 'xnor' or bias:
+            # PyTorch sums float-scaled terms, or starts its sum at the bias.
+            torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        else:  # a power of two times an integer: exact
+            assert torch.equal(out, ref), binarizer
+    lin = BinaryLinear(100, 7).eval()
+    with torch.no_grad():
+        assert torch.equal(XnorLinear.from_binary(lin)(x.flatten(1)[:, :100]),
+                           lin(x.flatten(1)[:, :100]))
+
+
+def test_layers_that_xnor_cannot_run_are_refused():
+    with pytest.raises(ValueError, match="binarize='weights'"):
+        XnorConv2d.from_binary(BinaryConv2d(4, 4, 3, binarize='weights'))
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        XnorConv2d.from_binary(BinaryConv2d(4, 4, 3, padding=1,
+                                            padding_mode='reflect'))
+    model = nn.Sequential(BinaryConv2d(4, 4, 3, binarize='activations'))
+    to_xnor(model)  # left as a PyTorch layer
+    assert isinstance(model[0], BinaryConv2d)
+
+
+def test_packed_file_round_trip_and_refusals(tmp_path):
+    tensors = dict(bits=torch.randint(0, 255, (3, 5), dtype=torch.uint8),
+                   exp=torch.tensor([-3, 0, 5], dtype=torch.int8),
+                   w=torch.randn(2, 3), h=torch.randn(4).half(),
+                   empty=torch.zeros(0, 4))
+    path = str(tmp_path / 'm.mmbnn')
+    size = write_packed(path, tensors, dict(note='x'))
+    assert size == os.path.getsize(path)
+    back, meta = read_packed(path)
+    assert meta == dict(note='x') and list(back) == list(tensors)
+    for name, t in tensors.items():
+        assert back[name].dtype == t.dtype and torch.equal(back[name], t)
+    data = open(path, 'rb').read()
+    # Tensors are 64-byte aligned and laid out after the header.
+    assert all(e % 64 == 0 for e in _offsets(data))
+
+    def refused(blob, match):
+        bad = str(tmp_path / 'bad.mmbnn')
+        with open(bad, 'wb') as f:
+            f.write(blob)
+        with pytest.raises(PackedFileError, match=match):
+            read_packed(bad)
+
+    refused(data[:-10], r"tensor 'empty'|tensor 'h'.*truncated")
+    refused(data[:10], 'shorter than the 20-byte prelude')
+    refused(data[:40], 'truncated')
+    flipped = bytearray(data)
+    flipped[_offsets(data)[2] + 1] ^= 0x10  # a bit of 'w'
+    refused(bytes(flipped), "tensor 'w' fails its CRC-32 check")
+    header = bytearray(data)
+    header[30] ^= 1
+    refused(bytes(header), 'header fails its CRC-32')
+    refused(data[:8] + struct.pack('<I', FORMAT_VERSION + 1) + data[12:],
+            f'format version {FORMAT_VERSION + 1}; this mmbnn reads version '
+            f'{FORMAT_VERSION}')
+    refused(b'PK\x03\x04' + data[4:], 'not .*MMBNNPK')
+    with pytest.raises(TypeError, match='bool cannot be stored'):
+        write_packed(path, dict(b=torch.zeros(2, dtype=torch.bool)))
+
+
+def _offsets(data):
+    import json
+    length = struct.unpack_from('<I', data, 12)[0]
+    return [e['offset'] for e in json.loads(data[20:20 + length])['tensors']]
+
+
+@pytest.fixture(scope='module')
+def resnet_export(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('r18')
+    cfg = load_config(R18)
+    torch.manual_seed(0)
+    model = _randomize_norms(build_model(cfg)).eval()
+    ckpt = str(tmp / 'r18.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=3)), ckpt)
+    return cfg, model, ckpt, tmp
+
+
+def test_exported_classifier_logits_and_size(resnet_export):
+    cfg, model, ckpt, tmp = resnet_export
+    out = str(tmp / 'r18.mmbnn')
+    report = export_model(cfg, ckpt, out)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model(x, mode='tensor')
+        exact = load_runtime_model(cfg, out, fuse=False)(x, mode='tensor')
+        fused = load_runtime_model(cfg, out, fuse=True)
+        fast = fused(x.contiguous(memory_format=torch.channels_last),
+                     mode='tensor')
+    assert torch.equal(exact, ref)
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+    # 1 bit per binary weight: the 3x3 convs' bits alone, by count.
+    binary = sum(m.weight.numel() for m in model.modules()
+                 if isinstance(m, BinaryConv2d))
+    floats = sum(t.numel() for k, t in model.state_dict().items()
+                 if t.is_floating_point()) - binary
+    binary_layers = sum(isinstance(m, BinaryConv2d) for m in model.modules())
+    assert binary_layers == 16
+    tensors, meta = read_packed(out)
+    bit_bytes = sum(t.numel() for k, t in tensors.items()
+                    if k.endswith('weight_bits'))
+    assert bit_bytes == binary // 8
+    # The rest: float32 weights less the binary layers' schedule buffers.
+    assert report['file_bytes'] < bit_bytes + 4 * floats + 16 * 4096
+    assert report['fp32_state_bytes'] == 4 * (floats + binary)
+    half = export_model(cfg, ckpt, str(tmp / 'r18h.mmbnn'), fp16=True)
+    assert half['size_ratio'] > 15 > report['size_ratio'] > 10
+    assert meta['source_checkpoint'] == 'r18.pth' and not meta['fp16']
+    assert 'BiRealResNet' in meta['config']
+
+
+def test_runtime_refuses_a_file_for_another_model(resnet_export, tmp_path):
+    cfg, model, ckpt, tmp = resnet_export
+    out = str(tmp_path / 'r18.mmbnn')
+    export_model(cfg, ckpt, out)
+    other = load_config(R18, cfg_options={'model.backbone.depth': 34})
+    with pytest.raises(Exception, match='does not fit.*missing keys.*'
+                       'backbone.stages.0.2'):
+        load_runtime_model(other, out)
+
+
+def test_export_tool(resnet_export, tmp_path):
+    cfg, model, ckpt, tmp = resnet_export
+    out = str(tmp_path / 'tool.mmbnn')
+    result = tool('deploy/export.py', R18, ckpt, out, '--fp16')
+    assert 'x smaller' in result.stdout and os.path.isfile(out)
+    assert read_packed(out)[1]['fp16'] is True
+    bad = tool('deploy/export.py', R18, str(tmp_path / 'nope.pth'), out,
+               check=False)
+    assert bad.returncode == 1 and 'nope.pth' in bad.stderr
+    assert 'Traceback' not in bad.stderr
+
+
+def _demo_batch(model, num, size=192):
+    from mmbnn.datasets.synthetic import draw_scene
+    from mmdet.structures import DetDataSample
+    rng = np.random.default_rng(7)
+    inputs, samples = [], []
+    for _ in range(num):
+        img, _ = draw_scene(rng, size, size, num_classes=6)
+        inputs.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+        samples.append(DetDataSample(metainfo=dict(
+            img_shape=(size, size), ori_shape=(size, size),
+            pad_shape=(size, size), scale_factor=(1.0, 1.0))))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_exported_demo_detector_detects_as_the_pytorch_model(tmp_path):
+    cfg = load_config(DEMO_BNN)
+    torch.manual_seed(0)
+    model = _randomize_norms(build_model(cfg), seed=1).eval()
+    ckpt = str(tmp_path / 'bnn.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    out = str(tmp_path / 'bnn.mmbnn')
+    export_model(cfg, ckpt, out)
+    data = _demo_batch(model, 3)
+    with torch.no_grad():
+        ref = model.test_step(copy.deepcopy(data))
+        exact = load_runtime_model(cfg, out, fuse=False).test_step(
+            copy.deepcopy(data))
+        fused = load_runtime_model(cfg, out, fuse=True).test_step(
+            copy.deepcopy(data))
+    for r, e, f in zip(ref, exact, fused):
+        r, e, f = r.pred_instances, e.pred_instances, f.pred_instances
+        assert len(r) > 0
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(e[key], r[key]), key
+        assert torch.equal(f.labels, r.labels)
+        torch.testing.assert_close(f.bboxes, r.bboxes, rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(f.scores, r.scores, rtol=1e-4, atol=1e-5)
