@@ -199,3 +199,61 @@ def test_bad_binarize_mode_for_a_model_is_named():
     from mmbnn.models.layers.binary import set_binarize_mode
     with pytest.raises(ValueError, match="unknown binarize mode 'half'"):
         set_binarize_mode(torch.nn.Sequential(BinaryLinear(2, 2)), 'half')
+
+
+def test_stage_follows_every_way_the_buffer_changes():
+    """The layer reads ``stage`` from its buffer only when it changed, so
+    the scheduler's fill, a checkpoint load and a copy are all seen."""
+    layer = BinaryConv2d(4, 4, 3, padding=1).train()
+    x = torch.randn(2, 4, 5, 5)
+    layer(x)
+    assert torch.isinf(layer.act_t_cap)  # stage 1: no activation cap
+    layer.stage.fill_(2)  # BinarySchedulerHook
+    layer(x)
+    assert torch.isfinite(layer.act_t_cap)
+    state = layer.state_dict()
+    state['stage'] = torch.tensor(1)
+    state['act_t_cap'] = torch.tensor(float('inf'))
+    layer.load_state_dict(state)
+    layer(x)
+    assert torch.isinf(layer.act_t_cap)
+    twin = BinaryConv2d(4, 4, 3, padding=1).train()
+    twin(x)
+    # A move to another device replaces the buffer by a new tensor (version 0).
+    twin._apply(lambda t: torch.full_like(t, 2) if t.dtype == torch.long
+                else t.clone())
+    assert twin.stage._version == 0
+    twin(x)
+    assert torch.isfinite(twin.act_t_cap)
+
+
+def test_stage_two_imb_weight_standardizes_once_with_the_same_result():
+    """Stage 2 of DTE reads the standardized filter for its cap and binarizes
+    it: one standardization, the forward and gradients of ``imb``."""
+    from mmbnn.ops import dte_sign, dte_t_cap, imb, imb_standardize
+    torch.manual_seed(3)
+    layer = BinaryConv2d(5, 6, 3).train()
+    layer.stage.fill_(2)
+    layer.t.fill_(50.0)
+    w = layer.weight.detach().clone().requires_grad_()
+    cap = dte_t_cap(imb_standardize(w.detach()), layer.epsilon, layer.delta)
+    expected = imb(w, lambda v: dte_sign(v, 1.0, 50.0, cap))
+    got = layer.binarized_weight()
+    assert torch.equal(got, expected)
+    g = torch.randn_like(got)
+    got.backward(g)
+    expected.backward(g)
+    assert torch.equal(layer.weight.grad, w.grad)
+    calls = []
+    import mmbnn.models.layers.binary as binary
+    real = binary.imb_standardize
+
+    def counting(t, *a):
+        calls.append(1)
+        return real(t, *a)
+    binary.imb_standardize = counting
+    try:
+        layer.binarized_weight()
+    finally:
+        binary.imb_standardize = real
+    assert len(calls) == 1

@@ -3,7 +3,6 @@ model back from it (docs/deploy.md)."""
 import copy
 import os
 
-import torch
 import torch.nn as nn
 
 from mmbnn.utils.checkpoint import (load_fitting_state_dict, read_checkpoint,

@@ -177,7 +177,6 @@ class PackedWeight:
 
     def signs(self) -> torch.Tensor:
         """The weight as +-1 float32 ``[O, Cg, KH, KW]``."""
-        o, (kh, kw) = self.out_channels, self.kernel_size
         bits = unpack_bits(self.bits, self.in_channels // self.groups)
         return (bits.float() * 2 - 1).permute(0, 3, 1, 2).contiguous()
 

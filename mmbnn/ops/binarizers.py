@@ -11,7 +11,7 @@ import torch
 
 from .estimators import ste_sign
 
-__all__ = ['imb', 'imb_standardize', 'power_of_two_scale', 'xnor', 'sign',
+__all__ = ['imb', 'imb_from_standardized', 'imb_standardize', 'power_of_two_scale', 'xnor', 'sign',
            'WEIGHT_BINARIZERS']
 
 Estimator = Callable[[torch.Tensor], torch.Tensor]
@@ -44,7 +44,13 @@ def imb(w: torch.Tensor, estimator: Estimator = ste_sign) -> torch.Tensor:
     its signs are +1: maximal Bernoulli entropy) and ``s`` its power-of-two
     scale. The estimator is applied to ``w_hat``.
     """
-    w_hat = imb_standardize(w)
+    return imb_from_standardized(imb_standardize(w), estimator)
+
+
+def imb_from_standardized(w_hat: torch.Tensor,
+                          estimator: Estimator = ste_sign) -> torch.Tensor:
+    """IMB of an already standardized filter: ``s * sign(w_hat)`` (what
+    ``imb`` returns; a layer that also needs ``w_hat`` computes it once)."""
     return power_of_two_scale(w_hat) * estimator(w_hat)
 
 

@@ -14,7 +14,6 @@ binary backbone + neck of the demo SSD and of SSD300 against their FP twins;
 Each at one thread and at all cores.
 """
 import argparse
-import copy
 import json
 import os
 import sys

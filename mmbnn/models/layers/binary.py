@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from mmbnn.ops import (ESTIMATORS, WEIGHT_BINARIZERS, dte_t_cap,
-                       imb_standardize, saturation, updating_ratio)
+                       imb_from_standardized, imb_standardize, saturation,
+                       updating_ratio)
 
 MODES = ('both', 'activations', 'weights', 'none')
 _PARTS = dict(both={'weights', 'activations'}, activations={'activations'},
@@ -90,27 +91,37 @@ class BinaryMixin:
         return fn
 
     def _stage2(self, name):
-        return name == 'dte' and int(self.stage) == 2
+        return name == 'dte' and self._stage_value() == 2
+
+    def _stage_value(self) -> int:
+        """``int(self.stage)``, read from the device only when the buffer
+        changed (a fill by the scheduler hook, a checkpoint load, a move):
+        not a host sync on every forward."""
+        key = (self.stage.data_ptr(), self.stage._version)
+        cached = self.__dict__.get('_stage_cache')
+        if cached is None or cached[0] != key:
+            cached = self.__dict__['_stage_cache'] = (key, int(self.stage))
+        return cached[1]
 
     def binarized_weight(self) -> torch.Tensor:
         w = self.weight
         if not self.binary_weights:
             return w
+        # What the sign sees (the standardized filter for IMB), computed once:
+        # the stage-2 cap and the tracked ratio read it detached.
+        seen = imb_standardize(w) if self.weight_binarizer == 'imb' else w
         tanh_estimator = self.weight_estimator in ('ede', 'dte')
         t_cap = None
-        if self._stage2(self.weight_estimator) or (self.track_stats
-                                                    and tanh_estimator):
-            # What the sign sees: the standardized filter for IMB.
-            seen = (imb_standardize(w.detach())
-                    if self.weight_binarizer == 'imb' else w.detach())
-            if self._stage2(self.weight_estimator):
-                t_cap = dte_t_cap(seen, self.epsilon, self.delta)
-            if self.track_stats:
-                t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
-                self.stats['weight_ratio'] = float(
-                    updating_ratio(seen, t, self.delta))
-        binarizer = WEIGHT_BINARIZERS[self.weight_binarizer]
-        return binarizer(w, self._estimator(self.weight_estimator, t_cap))
+        if self._stage2(self.weight_estimator):
+            t_cap = dte_t_cap(seen.detach(), self.epsilon, self.delta)
+        if self.track_stats and tanh_estimator:
+            t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
+            self.stats['weight_ratio'] = float(
+                updating_ratio(seen.detach(), t, self.delta))
+        estimator = self._estimator(self.weight_estimator, t_cap)
+        if self.weight_binarizer == 'imb':
+            return imb_from_standardized(seen, estimator)
+        return WEIGHT_BINARIZERS[self.weight_binarizer](w, estimator)
 
     def binarized_input(self, x: torch.Tensor) -> torch.Tensor:
         if not self.binary_activations:
