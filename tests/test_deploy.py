@@ -138,6 +138,11 @@ def test_instruction_set_choice_and_errors(monkeypatch):
             kernels.select_isa()
 
 
+def _clear_kernel_caches():
+    for cached in (kernels._library, kernels._native_isas, kernels._select):
+        cached.cache_clear()
+
+
 def test_no_compiler_means_the_reference_path_with_a_warning(monkeypatch):
     import torch.utils.cpp_extension as ext
 
@@ -146,8 +151,7 @@ def test_no_compiler_means_the_reference_path_with_a_warning(monkeypatch):
 
     monkeypatch.setattr(ext, 'load', no_compiler)
     monkeypatch.delenv('MMBNN_ISA', raising=False)
-    kernels._library.cache_clear()
-    kernels._native_isas.cache_clear()
+    _clear_kernel_caches()
     try:
         with pytest.warns(UserWarning, match='could not be built.*no C.. '
                           'compiler.*reference path'):
@@ -161,8 +165,7 @@ def test_no_compiler_means_the_reference_path_with_a_warning(monkeypatch):
         assert y[0, 0, 0, 0] == 12
     finally:
         monkeypatch.undo()
-        kernels._library.cache_clear()
-        kernels._native_isas.cache_clear()
+        _clear_kernel_caches()
 
 
 def _randomize_norms(model, seed=0):

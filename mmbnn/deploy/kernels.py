@@ -26,7 +26,7 @@ ISAS = ('avx512', 'avx2', 'scalar')
 _ISA_CODE = dict(scalar=0, avx2=1, avx512=2)
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc',
                        'xnor.cpp')
-_ABI = 1
+_ABI = 2
 _u64p = ctypes.c_void_p
 
 
@@ -60,7 +60,7 @@ def _library() -> Optional[ctypes.CDLL]:
                                [_u64p, ctypes.c_int, ctypes.c_int])
     lib.mmbnn_conv.restype = ctypes.c_int
     lib.mmbnn_conv.argtypes = (
-        [_u64p] + [ctypes.c_int64] * 3 + [_u64p, ctypes.c_void_p] +
+        [_u64p] + [ctypes.c_int64] * 3 + [_u64p] * 3 + [ctypes.c_void_p] +
         [ctypes.c_int64] * 11 + [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 +
         [ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, _u64p,
          ctypes.c_int, ctypes.c_int])
@@ -83,7 +83,11 @@ def available_isas():
 def select_isa(isa: Optional[str] = None) -> str:
     """``isa``, else ``$MMBNN_ISA``, else the best available path; a path the
     machine cannot run is an error, not a silent fallback."""
-    want = (isa or os.environ.get('MMBNN_ISA') or 'auto').lower()
+    return _select((isa or os.environ.get('MMBNN_ISA') or 'auto').lower())
+
+
+@lru_cache(maxsize=None)
+def _select(want: str) -> str:
     if want not in ISAS + ('auto', 'reference'):
         raise ValueError(f'unknown instruction set {want!r} (MMBNN_ISA); '
                          f"choose from {['auto', *ISAS, 'reference']}")
@@ -171,6 +175,9 @@ class PackedWeight:
         w = F.pad(w, (0, 0, 0, nb * self.BLOCK - og))
         self.blocks = w.view(groups, nb, self.BLOCK, -1).transpose(2, 3) \
             .contiguous()
+        # The AVX2 kernel's operands: each byte's low and high nibble.
+        self.low_nibbles = self.blocks & _NIBBLES
+        self.high_nibbles = (self.blocks >> 4) & _NIBBLES
         by = bits.contiguous().view(torch.uint8).view(o, kh * kw, cgw * 8)
         self.popcounts = _BYTE_POPCOUNT[by.long()].sum(-1, dtype=torch.int32) \
             .contiguous()
@@ -181,6 +188,7 @@ class PackedWeight:
         return (bits.float() * 2 - 1).permute(0, 3, 1, 2).contiguous()
 
 
+_NIBBLES = 0x0f0f0f0f0f0f0f0f
 _BYTE_POPCOUNT = torch.tensor([bin(i).count('1') for i in range(256)],
                               dtype=torch.int32)
 
@@ -244,6 +252,7 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
     rs = residual.stride() if residual is not None else (0, 0, 0, 0)
     status = _library().mmbnn_conv(
         packed.data_ptr(), n, h, w, weight.blocks.data_ptr(),
+        weight.low_nibbles.data_ptr(), weight.high_nibbles.data_ptr(),
         weight.popcounts.data_ptr(), weight.groups, c // weight.groups,
         o // weight.groups, kh, kw, *stride, *padding, *dilation,
         alpha.data_ptr(), beta.data_ptr(),

@@ -115,7 +115,6 @@ class XnorConv2d(nn.Module):
     def packed_weight(self) -> kernels.PackedWeight:
         key = ('weight', self.weight_bits._version, self.weight_bits.data_ptr())
         if key not in self._cache:
-            self._cache.clear()
             bits = self.weight_bits.cpu().contiguous().view(torch.int64)
             self._cache[key] = kernels.PackedWeight(bits, self.in_channels,
                                                     self.groups)
@@ -123,7 +122,22 @@ class XnorConv2d(nn.Module):
 
     def _affine(self, norm):
         """``(alpha, beta)`` of ``alpha * dot + beta``: the scale and bias,
-        and ``norm`` (an eval BatchNorm) folded in, computed in float64."""
+        and ``norm`` (an eval BatchNorm) folded in, computed in float64;
+        recomputed when any of them changed."""
+        tensors = [t for t in (self.get_buffer('scale_exp') if self.scale_kind
+                               == 'pow2' else None,
+                               getattr(self, 'scale', None), self.bias)
+                   if t is not None]
+        if norm is not None:
+            tensors += [norm.running_mean, norm.running_var, norm.weight,
+                        norm.bias]
+        key = ('affine', id(norm)) + tuple(
+            (t.data_ptr(), t._version) for t in tensors if t is not None)
+        if key not in self._cache:
+            self._cache[key] = self._fold(norm)
+        return self._cache[key]
+
+    def _fold(self, norm):
         s = self.channel_scale().double()
         b = self.bias.double() if self.bias is not None else torch.zeros_like(s)
         if norm is None:

@@ -23,6 +23,9 @@
 typedef uint64_t u64;
 enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 static const int BLOCK = 8;  // output channels per weight block
+#ifndef AVX2_PX
+#define AVX2_PX 4
+#endif
 
 extern "C" int mmbnn_isa_supported(int isa) {
   __builtin_cpu_init();
@@ -38,13 +41,17 @@ extern "C" int mmbnn_isa_supported(int isa) {
   return 0;
 }
 
-extern "C" int mmbnn_abi_version() { return 1; }
+extern "C" int mmbnn_abi_version() { return 2; }
 
 // acc[p * 8 + j] = sum_k popcount(patch_p[k] ^ w[k * 8 + j]) for P pixels.
-typedef void (*Kernel)(const u64 *w, const u64 *patch, int P, int K,
+// (wlo, whi: w's low and high nibbles, for the AVX2 kernel, which also
+// takes the patch as its low (patch) and high (patch_hi) nibbles.)
+typedef void (*Kernel)(const u64 *w, const u64 *wlo, const u64 *whi,
+                       const u64 *patch, const u64 *patch_hi, int P, int K,
                        int64_t ldp, int32_t *acc);
 
-static void kernel_scalar(const u64 *w, const u64 *patch, int P, int K,
+static void kernel_scalar(const u64 *w, const u64 *, const u64 *,
+                          const u64 *patch, const u64 *, int P, int K,
                           int64_t ldp, int32_t *acc) {
   for (int p = 0; p < P; ++p) {
     const u64 *a = patch + p * ldp;
@@ -73,67 +80,67 @@ __attribute__((target("avx2,popcnt"))) static inline void store_u64x4(
   for (int j = 0; j < 4; ++j) dst[j] = static_cast<int32_t>(t[j]);
 }
 
-// Two pixels x 8 channels per pass; byte counters summed (vpsadbw) every 31
-// words, before a byte can overflow (31 * 8 = 248).
-__attribute__((target("avx2,popcnt"))) static void kernel_avx2(
-    const u64 *w, const u64 *patch, int P, int K, int64_t ldp, int32_t *acc) {
+// PX pixels x 8 channels per pass. popcount(x ^ w) by nibbles: the weight's
+// low and high nibbles are split once per layer (wlo, whi) and the patch's
+// once per row (plo, phi), so each nibble of x ^ w is one XOR, then a vpshufb
+// lookup.
+// Byte counters are summed (vpsadbw) every 31 words, before a byte can
+// overflow (31 * 8 = 248).
+template <int PX>
+__attribute__((target("avx2,popcnt"))) static inline void avx2_pixels(
+    const u64 *wlo, const u64 *whi, const u64 *plo, const u64 *phi, int K,
+    int64_t ldp, int32_t *acc) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
                                        3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
                                        2, 3, 2, 3, 3, 4);
-  const __m256i low = _mm256_set1_epi8(0x0f);
   const __m256i zero = _mm256_setzero_si256();
+  __m256i t[PX][2];
+  for (int p = 0; p < PX; ++p) t[p][0] = t[p][1] = zero;
+  for (int k0 = 0; k0 < K; k0 += 31) {
+    const int k1 = std::min(K, k0 + 31);
+    __m256i b[PX][2];
+    for (int p = 0; p < PX; ++p) b[p][0] = b[p][1] = zero;
+    for (int k = k0; k < k1; ++k) {
+      const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wlo + BLOCK * k));
+      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wlo + BLOCK * k + 4));
+      const __m256i h0 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k));
+      const __m256i h1 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k + 4));
+      for (int p = 0; p < PX; ++p) {
+        const __m256i xl = _mm256_set1_epi64x((long long)plo[p * ldp + k]);
+        const __m256i xh = _mm256_set1_epi64x((long long)phi[p * ldp + k]);
+        b[p][0] = _mm256_add_epi8(b[p][0], _mm256_add_epi8(
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(l0, xl)),
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(h0, xh))));
+        b[p][1] = _mm256_add_epi8(b[p][1], _mm256_add_epi8(
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(l1, xl)),
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(h1, xh))));
+      }
+    }
+    for (int p = 0; p < PX; ++p) {
+      t[p][0] = _mm256_add_epi64(t[p][0], _mm256_sad_epu8(b[p][0], zero));
+      t[p][1] = _mm256_add_epi64(t[p][1], _mm256_sad_epu8(b[p][1], zero));
+    }
+  }
+  for (int p = 0; p < PX; ++p) {
+    store_u64x4(t[p][0], acc + p * BLOCK);
+    store_u64x4(t[p][1], acc + p * BLOCK + 4);
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) static void kernel_avx2(
+    const u64 *, const u64 *wlo, const u64 *whi, const u64 *plo,
+    const u64 *phi, int P, int K, int64_t ldp, int32_t *acc) {
   int p = 0;
-  for (; p + 2 <= P; p += 2) {
-    const u64 *a0 = patch + p * ldp, *a1 = a0 + ldp;
-    __m256i t00 = zero, t01 = zero, t10 = zero, t11 = zero;
-    for (int k0 = 0; k0 < K; k0 += 31) {
-      const int k1 = std::min(K, k0 + 31);
-      __m256i b00 = zero, b01 = zero, b10 = zero, b11 = zero;
-      for (int k = k0; k < k1; ++k) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + BLOCK * k));
-        const __m256i w1 =
-            _mm256_loadu_si256((const __m256i *)(w + BLOCK * k + 4));
-        const __m256i x0 = _mm256_set1_epi64x((long long)a0[k]);
-        const __m256i x1 = _mm256_set1_epi64x((long long)a1[k]);
-        b00 = _mm256_add_epi8(b00, popcount_bytes(_mm256_xor_si256(w0, x0), lut, low));
-        b01 = _mm256_add_epi8(b01, popcount_bytes(_mm256_xor_si256(w1, x0), lut, low));
-        b10 = _mm256_add_epi8(b10, popcount_bytes(_mm256_xor_si256(w0, x1), lut, low));
-        b11 = _mm256_add_epi8(b11, popcount_bytes(_mm256_xor_si256(w1, x1), lut, low));
-      }
-      t00 = _mm256_add_epi64(t00, _mm256_sad_epu8(b00, zero));
-      t01 = _mm256_add_epi64(t01, _mm256_sad_epu8(b01, zero));
-      t10 = _mm256_add_epi64(t10, _mm256_sad_epu8(b10, zero));
-      t11 = _mm256_add_epi64(t11, _mm256_sad_epu8(b11, zero));
-    }
-    store_u64x4(t00, acc + p * BLOCK);
-    store_u64x4(t01, acc + p * BLOCK + 4);
-    store_u64x4(t10, acc + (p + 1) * BLOCK);
-    store_u64x4(t11, acc + (p + 1) * BLOCK + 4);
-  }
-  for (; p < P; ++p) {
-    const u64 *a0 = patch + p * ldp;
-    __m256i t0 = zero, t1 = zero;
-    for (int k0 = 0; k0 < K; k0 += 31) {
-      const int k1 = std::min(K, k0 + 31);
-      __m256i b0 = zero, b1 = zero;
-      for (int k = k0; k < k1; ++k) {
-        const __m256i x0 = _mm256_set1_epi64x((long long)a0[k]);
-        b0 = _mm256_add_epi8(b0, popcount_bytes(_mm256_xor_si256(
-            _mm256_loadu_si256((const __m256i *)(w + BLOCK * k)), x0), lut, low));
-        b1 = _mm256_add_epi8(b1, popcount_bytes(_mm256_xor_si256(
-            _mm256_loadu_si256((const __m256i *)(w + BLOCK * k + 4)), x0), lut, low));
-      }
-      t0 = _mm256_add_epi64(t0, _mm256_sad_epu8(b0, zero));
-      t1 = _mm256_add_epi64(t1, _mm256_sad_epu8(b1, zero));
-    }
-    store_u64x4(t0, acc + p * BLOCK);
-    store_u64x4(t1, acc + p * BLOCK + 4);
-  }
+  for (; p + 2 <= P; p += 2)
+    avx2_pixels<2>(wlo, whi, plo + p * ldp, phi + p * ldp, K, ldp, acc + p * BLOCK);
+  for (; p < P; ++p)
+    avx2_pixels<1>(wlo, whi, plo + p * ldp, phi + p * ldp, K, ldp, acc + p * BLOCK);
 }
 
 // Four pixels x 8 channels per pass, one VPOPCNTQ per pixel and word.
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
-    const u64 *w, const u64 *patch, int P, int K, int64_t ldp, int32_t *acc) {
+    const u64 *w, const u64 *, const u64 *, const u64 *patch, const u64 *,
+    int P, int K, int64_t ldp, int32_t *acc) {
   int p = 0;
   for (; p + 4 <= P; p += 4) {
     const u64 *a0 = patch + p * ldp, *a1 = a0 + ldp, *a2 = a1 + ldp,
@@ -216,6 +223,63 @@ extern "C" int mmbnn_pack(const float *x, int64_t P, int64_t C, int64_t G,
   return 0;
 }
 
+// The output transform of one 8-channel block along an output row: for each
+// pixel x, y = alpha * dot, + beta, + residual, clipped, to dst[x * ld];
+// y >= 0 into the pixel's bits from channel bit0.
+struct RowOut {
+  const float *alpha, *beta, *res;  // res: the block's first channel, pixel 0
+  int64_t rc, rw;                    // residual strides: channel, pixel
+  int clip;
+  float *dst;
+  int64_t ld, nj;
+  u64 *bits;  // pixel 0's words, or null
+  int64_t bit_ld, bit0;
+};
+typedef void (*Epilogue)(const RowOut &o, const int32_t *acc,
+                         const int32_t *n_in, int64_t width);
+
+static void epilogue_scalar(const RowOut &o, const int32_t *acc,
+                            const int32_t *n_in, int64_t width) {
+  for (int64_t x = 0; x < width; ++x) {
+    const int32_t *a = acc + x * BLOCK;
+    for (int64_t j = 0; j < o.nj; ++j) {
+      float y = o.alpha[j] * (float)(n_in[x] - 2 * a[j]);
+      y = y + o.beta[j];
+      if (o.res) y = y + o.res[x * o.rw + j * o.rc];
+      if (o.clip) y = std::min(1.0f, std::max(-1.0f, y));
+      o.dst[x * o.ld + j] = y;
+      if (o.bits && y >= 0.0f)
+        o.bits[x * o.bit_ld + (o.bit0 + j) / 64] |= (u64)1 << ((o.bit0 + j) % 64);
+    }
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) static void epilogue_avx2(
+    const RowOut &o, const int32_t *acc, const int32_t *n_in, int64_t width) {
+  if (o.nj != BLOCK || (o.res && o.rc != 1) || o.bit0 % 8) {
+    epilogue_scalar(o, acc, n_in, width);
+    return;
+  }
+  // The scalar path's operations in the same order (no FMA): same rounding.
+  const __m256 alpha = _mm256_loadu_ps(o.alpha), beta = _mm256_loadu_ps(o.beta);
+  const __m256 lo = _mm256_set1_ps(-1.0f), hi = _mm256_set1_ps(1.0f);
+  for (int64_t x = 0; x < width; ++x) {
+    const __m256i dot = _mm256_sub_epi32(
+        _mm256_set1_epi32(n_in[x]),
+        _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(acc + x * BLOCK)), 1));
+    __m256 y = _mm256_mul_ps(alpha, _mm256_cvtepi32_ps(dot));
+    y = _mm256_add_ps(y, beta);
+    if (o.res) y = _mm256_add_ps(y, _mm256_loadu_ps(o.res + x * o.rw));
+    if (o.clip) y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+    _mm256_storeu_ps(o.dst + x * o.ld, y);
+    if (o.bits)
+      o.bits[x * o.bit_ld + o.bit0 / 64] |=
+          (u64)(unsigned)_mm256_movemask_ps(
+              _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GE_OQ))
+          << (o.bit0 % 64);
+  }
+}
+
 // Binary convolution of packed activations with packed weights, and the
 // layer's output transform: y = alpha[o] * dot + beta[o] (+ residual), clipped
 // to [-1, 1] if clip (Hardtanh), written as float to out ([N, OH, OW, O],
@@ -223,69 +287,95 @@ extern "C" int mmbnn_pack(const float *x, int64_t P, int64_t C, int64_t G,
 // (groups 1) reads. Returns 0, or -1 for an unsupported instruction set.
 extern "C" int mmbnn_conv(
     const u64 *in, int64_t N, int64_t H, int64_t W, const u64 *wblk,
-    const int32_t *wpop, int64_t G, int64_t Cg, int64_t Og, int64_t KH,
+    const u64 *wlo, const u64 *whi, const int32_t *wpop, int64_t G, int64_t Cg, int64_t Og, int64_t KH,
     int64_t KW, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t dy,
     int64_t dx, const float *alpha, const float *beta, const float *res,
     int64_t rn, int64_t rc, int64_t rh, int64_t rw, int clip, float *out,
     int64_t OH, int64_t OW, u64 *out_bits, int isa, int threads) {
   if (!mmbnn_isa_supported(isa)) return -1;
   const Kernel kernel = pick(isa);
-  const Packer pack = pick_packer(isa);
+  const Epilogue epilogue = isa == ISA_SCALAR ? epilogue_scalar : epilogue_avx2;
   const int64_t Cgw = (Cg + 63) / 64, in_words = G * Cgw, T = KH * KW;
   const int64_t K = T * Cgw, blocks = (Og + BLOCK - 1) / BLOCK, O = G * Og;
   const int64_t out_words = (O + 63) / 64;
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<u64> patch(OW * K);
+    std::vector<u64> patch(OW * K), patch_lo, patch_hi;
+    if (isa == ISA_AVX2) patch_lo.resize(OW * K), patch_hi.resize(OW * K);
     std::vector<unsigned char> valid(OW * T);
-    std::vector<int32_t> nvalid(OW), acc(OW * BLOCK);
+    std::vector<int32_t> nvalid(OW), n_in(OW), acc(OW * BLOCK);
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < N * OH; ++row) {
       const int64_t n = row / OH, oy = row % OH;
       float *orow = out + row * OW * O;
+      u64 *brow = out_bits ? out_bits + row * OW * out_words : nullptr;
+      if (brow) std::memset(brow, 0, sizeof(u64) * OW * out_words);
       for (int64_t g = 0; g < G; ++g) {
+        const u64 *plane = in + n * H * W * in_words + g * Cgw;
+        bool rows_inside = true;
+        for (int64_t ky = 0; ky < KH; ++ky) {
+          const int64_t iy = oy * sy - py + ky * dy;
+          rows_inside = rows_inside && iy >= 0 && iy < H;
+        }
         for (int64_t ox = 0; ox < OW; ++ox) {  // gather the packed patches
           u64 *pp = patch.data() + ox * K;
+          const int64_t ix0 = ox * sx - px;
+          if (rows_inside && ix0 >= 0 && ix0 + (KW - 1) * dx < W) {
+            for (int64_t ky = 0; ky < KH; ++ky) {
+              const u64 *src = plane + ((oy * sy - py + ky * dy) * W + ix0) * in_words;
+              for (int64_t kx = 0; kx < KW; ++kx, pp += Cgw)
+                for (int64_t i = 0; i < Cgw; ++i) pp[i] = src[kx * dx * in_words + i];
+            }
+            nvalid[ox] = (int32_t)T;
+            continue;
+          }
           int32_t count = 0;
           for (int64_t ky = 0; ky < KH; ++ky)
             for (int64_t kx = 0; kx < KW; ++kx) {
-              const int64_t iy = oy * sy - py + ky * dy, ix = ox * sx - px + kx * dx;
+              const int64_t iy = oy * sy - py + ky * dy, ix = ix0 + kx * dx;
               const int64_t tap = ky * KW + kx;
               const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
               valid[ox * T + tap] = ok;
               count += ok;
-              const u64 *src = in + ((n * H + iy) * W + ix) * in_words + g * Cgw;
-              for (int64_t i = 0; i < Cgw; ++i) pp[tap * Cgw + i] = ok ? src[i] : 0;
+              u64 *dst = pp + tap * Cgw;
+              if (ok) {
+                const u64 *src = plane + (iy * W + ix) * in_words;
+                for (int64_t i = 0; i < Cgw; ++i) dst[i] = src[i];
+              } else {
+                for (int64_t i = 0; i < Cgw; ++i) dst[i] = 0;
+              }
             }
           nvalid[ox] = count;
         }
+        for (int64_t ox = 0; ox < OW; ++ox) n_in[ox] = (int32_t)(Cg * nvalid[ox]);
+        const u64 *kpatch = patch.data();
+        if (isa == ISA_AVX2) {  // split once, read by every block
+          const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
+          for (int64_t i = 0; i < OW * K; ++i) {
+            patch_lo[i] = patch[i] & nibbles;
+            patch_hi[i] = (patch[i] >> 4) & nibbles;
+          }
+          kpatch = patch_lo.data();
+        }
         for (int64_t b = 0; b < blocks; ++b) {
-          kernel(wblk + (g * blocks + b) * K * BLOCK, patch.data(), (int)OW,
-                 (int)K, K, acc.data());
+          const int64_t wo = (g * blocks + b) * K * BLOCK;
+          kernel(wblk + wo, wlo + wo, whi + wo, kpatch, patch_hi.data(),
+                 (int)OW, (int)K, K, acc.data());
           const int64_t o0 = g * Og + b * BLOCK;
           const int64_t nj = std::min<int64_t>(BLOCK, Og - b * BLOCK);
           for (int64_t ox = 0; ox < OW; ++ox) {
-            int32_t *a = acc.data() + ox * BLOCK;
-            if (nvalid[ox] != T)  // padded taps: take their weights' counts out
-              for (int64_t tap = 0; tap < T; ++tap)
-                if (!valid[ox * T + tap])
-                  for (int64_t j = 0; j < nj; ++j) a[j] -= wpop[(o0 + j) * T + tap];
-            const int32_t n_in = (int32_t)(Cg * nvalid[ox]);
-            float *dst = orow + ox * O + o0;
-            const float *r = res ? res + n * rn + o0 * rc + oy * rh + ox * rw : nullptr;
-            for (int64_t j = 0; j < nj; ++j) {
-              float y = alpha[o0 + j] * (float)(n_in - 2 * a[j]);
-              y = y + beta[o0 + j];
-              if (r) y = y + r[j * rc];
-              if (clip) y = std::min(1.0f, std::max(-1.0f, y));
-              dst[j] = y;
-            }
+            if (nvalid[ox] == T) continue;
+            int32_t *a = acc.data() + ox * BLOCK;  // padded taps: take their
+            for (int64_t tap = 0; tap < T; ++tap)  // weights' counts out
+              if (!valid[ox * T + tap])
+                for (int64_t j = 0; j < nj; ++j) a[j] -= wpop[(o0 + j) * T + tap];
           }
+          RowOut ro = {alpha + o0, beta + o0,
+                       res ? res + n * rn + o0 * rc + oy * rh : nullptr, rc, rw,
+                       clip, orow + o0, O, nj, brow, out_words, o0};
+          epilogue(ro, acc.data(), n_in.data(), OW);
         }
       }
-      if (out_bits)
-        for (int64_t ox = 0; ox < OW; ++ox)
-          pack(orow + ox * O, O, out_bits + (row * OW + ox) * out_words);
     }
   }
   return 0;
