@@ -26,7 +26,7 @@ ISAS = ('avx512', 'avx2', 'scalar')
 _ISA_CODE = dict(scalar=0, avx2=1, avx512=2)
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc',
                        'xnor.cpp')
-_ABI = 2
+_ABI = 3
 _u64p = ctypes.c_void_p
 
 
@@ -60,7 +60,8 @@ def _library() -> Optional[ctypes.CDLL]:
                                [_u64p, ctypes.c_int, ctypes.c_int])
     lib.mmbnn_conv.restype = ctypes.c_int
     lib.mmbnn_conv.argtypes = (
-        [_u64p] + [ctypes.c_int64] * 3 + [_u64p] * 3 + [ctypes.c_void_p] +
+        [_u64p, ctypes.c_void_p] + [ctypes.c_int64] * 3 + [_u64p] * 3 +
+        [ctypes.c_void_p] +
         [ctypes.c_int64] * 11 + [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 +
         [ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, _u64p,
          ctypes.c_int, ctypes.c_int])
@@ -239,23 +240,28 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
                                  or residual.dtype != torch.float32):
         raise ValueError(f'residual must be float32 {(n, o, oh, ow)}, got '
                          f'{residual.dtype} {tuple(residual.shape)}')
-    if packed is None:
-        packed = pack_activations(x, weight.groups, isa, threads)
     if isa == 'reference':
+        if packed is None:
+            packed = pack_activations(x, weight.groups, isa)
         y = _reference_conv(packed, weight, c, stride, padding, dilation,
                             alpha, beta, residual, clip)
         bits = pack_activations(y, 1, 'reference') if want_bits else None
         return y, bits
+    if packed is None and (x.dtype != torch.float32 or x.device.type != 'cpu'):
+        packed = pack_activations(x, weight.groups, isa)
+    if packed is None:  # the library packs it
+        x = x.contiguous(memory_format=torch.channels_last)
     out = torch.empty(n, oh, ow, o, dtype=torch.float32)
     bits = (torch.empty(n, oh, ow, (o + 63) // 64, dtype=torch.int64)
             if want_bits else None)
     rs = residual.stride() if residual is not None else (0, 0, 0, 0)
     status = _library().mmbnn_conv(
-        packed.data_ptr(), n, h, w, weight.blocks.data_ptr(),
-        weight.low_nibbles.data_ptr(), weight.high_nibbles.data_ptr(),
-        weight.popcounts.data_ptr(), weight.groups, c // weight.groups,
-        o // weight.groups, kh, kw, *stride, *padding, *dilation,
-        alpha.data_ptr(), beta.data_ptr(),
+        None if packed is None else packed.data_ptr(),
+        x.data_ptr() if packed is None else None, n, h, w,
+        weight.blocks.data_ptr(), weight.low_nibbles.data_ptr(),
+        weight.high_nibbles.data_ptr(), weight.popcounts.data_ptr(),
+        weight.groups, c // weight.groups, o // weight.groups, kh, kw, *stride,
+        *padding, *dilation, alpha.data_ptr(), beta.data_ptr(),
         residual.data_ptr() if residual is not None else None, *rs, int(clip),
         out.data_ptr(), oh, ow, bits.data_ptr() if want_bits else None,
         _ISA_CODE[isa], _threads(threads))

@@ -113,29 +113,29 @@ class XnorConv2d(nn.Module):
         return torch.ones(self.out_channels)
 
     def packed_weight(self) -> kernels.PackedWeight:
-        key = ('weight', self.weight_bits._version, self.weight_bits.data_ptr())
-        if key not in self._cache:
+        key = (id(self.weight_bits), self.weight_bits._version)
+        cached = self._cache.get('weight')
+        if cached is None or cached[0] != key:
             bits = self.weight_bits.cpu().contiguous().view(torch.int64)
-            self._cache[key] = kernels.PackedWeight(bits, self.in_channels,
-                                                    self.groups)
-        return self._cache[key]
+            cached = self._cache['weight'] = (key, kernels.PackedWeight(
+                bits, self.in_channels, self.groups))
+        return cached[1]
 
     def _affine(self, norm):
         """``(alpha, beta)`` of ``alpha * dot + beta``: the scale and bias,
         and ``norm`` (an eval BatchNorm) folded in, computed in float64;
         recomputed when any of them changed."""
-        tensors = [t for t in (self.get_buffer('scale_exp') if self.scale_kind
-                               == 'pow2' else None,
-                               getattr(self, 'scale', None), self.bias)
-                   if t is not None]
+        tensors = [self._buffers.get('scale_exp'), self._buffers.get('scale'),
+                   self._buffers.get('bias')]
         if norm is not None:
             tensors += [norm.running_mean, norm.running_var, norm.weight,
                         norm.bias]
-        key = ('affine', id(norm)) + tuple(
-            (t.data_ptr(), t._version) for t in tensors if t is not None)
-        if key not in self._cache:
-            self._cache[key] = self._fold(norm)
-        return self._cache[key]
+        key = (norm.eps if norm is not None else 0, ) + tuple(
+            (id(t), t._version) for t in tensors if t is not None)
+        cached = self._cache.get(('affine', id(norm)))
+        if cached is None or cached[0] != key:
+            cached = self._cache[('affine', id(norm))] = (key, self._fold(norm))
+        return cached[1]
 
     def _fold(self, norm):
         s = self.channel_scale().double()

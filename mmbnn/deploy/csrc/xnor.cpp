@@ -41,36 +41,28 @@ extern "C" int mmbnn_isa_supported(int isa) {
   return 0;
 }
 
-extern "C" int mmbnn_abi_version() { return 2; }
+extern "C" int mmbnn_abi_version() { return 3; }
 
-// acc[p * 8 + j] = sum_k popcount(patch_p[k] ^ w[k * 8 + j]) for P pixels.
-// (wlo, whi: w's low and high nibbles, for the AVX2 kernel, which also
-// takes the patch as its low (patch) and high (patch_hi) nibbles.)
+// acc[p * 8 + j] = sum_k popcount(x_p[off[k]] ^ w[k * 8 + j]) for P pixels,
+// pixel p's words starting at x + p * ps. (wlo, whi: the nibbles of w, and
+// x, xhi: those of the input, for the AVX2 kernel; the others read w and x.)
 typedef void (*Kernel)(const u64 *w, const u64 *wlo, const u64 *whi,
-                       const u64 *patch, const u64 *patch_hi, int P, int K,
-                       int64_t ldp, int32_t *acc);
+                       const u64 *x, const u64 *xhi, const int64_t *off, int P,
+                       int K, int64_t ps, int32_t *acc);
 
 static void kernel_scalar(const u64 *w, const u64 *, const u64 *,
-                          const u64 *patch, const u64 *, int P, int K,
-                          int64_t ldp, int32_t *acc) {
+                          const u64 *x, const u64 *, const int64_t *off, int P,
+                          int K, int64_t ps, int32_t *acc) {
   for (int p = 0; p < P; ++p) {
-    const u64 *a = patch + p * ldp;
+    const u64 *a = x + p * ps;
     int32_t s[BLOCK] = {0};
     for (int k = 0; k < K; ++k) {
-      const u64 x = a[k];
+      const u64 v = a[off[k]];
       const u64 *wk = w + BLOCK * k;
-      for (int j = 0; j < BLOCK; ++j) s[j] += __builtin_popcountll(x ^ wk[j]);
+      for (int j = 0; j < BLOCK; ++j) s[j] += __builtin_popcountll(v ^ wk[j]);
     }
     std::memcpy(acc + p * BLOCK, s, sizeof(s));
   }
-}
-
-__attribute__((target("avx2,popcnt"))) static inline __m256i popcount_bytes(
-    __m256i v, __m256i lut, __m256i low) {
-  const __m256i lo = _mm256_and_si256(v, low);
-  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo),
-                         _mm256_shuffle_epi8(lut, hi));
 }
 
 __attribute__((target("avx2,popcnt"))) static inline void store_u64x4(
@@ -80,16 +72,15 @@ __attribute__((target("avx2,popcnt"))) static inline void store_u64x4(
   for (int j = 0; j < 4; ++j) dst[j] = static_cast<int32_t>(t[j]);
 }
 
-// PX pixels x 8 channels per pass. popcount(x ^ w) by nibbles: the weight's
-// low and high nibbles are split once per layer (wlo, whi) and the patch's
-// once per row (plo, phi), so each nibble of x ^ w is one XOR, then a vpshufb
-// lookup.
-// Byte counters are summed (vpsadbw) every 31 words, before a byte can
-// overflow (31 * 8 = 248).
+// PX pixels x 8 channels per pass. popcount(x ^ w) by nibbles: the nibbles
+// of the weights are split once per layer and those of the input once per
+// call, so each nibble of x ^ w costs one XOR and one vpshufb lookup. Byte
+// counters are summed (vpsadbw) every 31 words, before a byte can overflow
+// (31 * 8 = 248).
 template <int PX>
-__attribute__((target("avx2,popcnt"))) static inline void avx2_pixels(
-    const u64 *wlo, const u64 *whi, const u64 *plo, const u64 *phi, int K,
-    int64_t ldp, int32_t *acc) {
+__attribute__((target("avx2,popcnt"), always_inline)) static inline void
+avx2_pixels(const u64 *wlo, const u64 *whi, const u64 *xlo, const u64 *xhi,
+            const int64_t *off, int K, int64_t ps, int32_t *acc) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
                                        3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
                                        2, 3, 2, 3, 3, 4);
@@ -105,9 +96,10 @@ __attribute__((target("avx2,popcnt"))) static inline void avx2_pixels(
       const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wlo + BLOCK * k + 4));
       const __m256i h0 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k));
       const __m256i h1 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k + 4));
+      const int64_t o = off[k];
       for (int p = 0; p < PX; ++p) {
-        const __m256i xl = _mm256_set1_epi64x((long long)plo[p * ldp + k]);
-        const __m256i xh = _mm256_set1_epi64x((long long)phi[p * ldp + k]);
+        const __m256i xl = _mm256_set1_epi64x((long long)xlo[p * ps + o]);
+        const __m256i xh = _mm256_set1_epi64x((long long)xhi[p * ps + o]);
         b[p][0] = _mm256_add_epi8(b[p][0], _mm256_add_epi8(
             _mm256_shuffle_epi8(lut, _mm256_xor_si256(l0, xl)),
             _mm256_shuffle_epi8(lut, _mm256_xor_si256(h0, xh))));
@@ -128,34 +120,37 @@ __attribute__((target("avx2,popcnt"))) static inline void avx2_pixels(
 }
 
 __attribute__((target("avx2,popcnt"))) static void kernel_avx2(
-    const u64 *, const u64 *wlo, const u64 *whi, const u64 *plo,
-    const u64 *phi, int P, int K, int64_t ldp, int32_t *acc) {
+    const u64 *, const u64 *wlo, const u64 *whi, const u64 *xlo,
+    const u64 *xhi, const int64_t *off, int P, int K, int64_t ps,
+    int32_t *acc) {
   int p = 0;
   for (; p + 2 <= P; p += 2)
-    avx2_pixels<2>(wlo, whi, plo + p * ldp, phi + p * ldp, K, ldp, acc + p * BLOCK);
+    avx2_pixels<2>(wlo, whi, xlo + p * ps, xhi + p * ps, off, K, ps,
+                   acc + p * BLOCK);
   for (; p < P; ++p)
-    avx2_pixels<1>(wlo, whi, plo + p * ldp, phi + p * ldp, K, ldp, acc + p * BLOCK);
+    avx2_pixels<1>(wlo, whi, xlo + p * ps, xhi + p * ps, off, K, ps,
+                   acc + p * BLOCK);
 }
 
 // Four pixels x 8 channels per pass, one VPOPCNTQ per pixel and word.
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
-    const u64 *w, const u64 *, const u64 *, const u64 *patch, const u64 *,
-    int P, int K, int64_t ldp, int32_t *acc) {
+    const u64 *w, const u64 *, const u64 *, const u64 *x, const u64 *,
+    const int64_t *off, int P, int K, int64_t ps, int32_t *acc) {
   int p = 0;
   for (; p + 4 <= P; p += 4) {
-    const u64 *a0 = patch + p * ldp, *a1 = a0 + ldp, *a2 = a1 + ldp,
-              *a3 = a2 + ldp;
+    const u64 *a0 = x + p * ps, *a1 = a0 + ps, *a2 = a1 + ps, *a3 = a2 + ps;
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     for (int k = 0; k < K; ++k) {
       const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
+      const int64_t o = off[k];
       s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a0[k]))));
+                                    wk, _mm512_set1_epi64((long long)a0[o]))));
       s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a1[k]))));
+                                    wk, _mm512_set1_epi64((long long)a1[o]))));
       s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a2[k]))));
+                                    wk, _mm512_set1_epi64((long long)a2[o]))));
       s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a3[k]))));
+                                    wk, _mm512_set1_epi64((long long)a3[o]))));
     }
     _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
     _mm256_storeu_si256((__m256i *)(acc + (p + 1) * BLOCK), _mm512_cvtepi64_epi32(s1));
@@ -163,12 +158,12 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
     _mm256_storeu_si256((__m256i *)(acc + (p + 3) * BLOCK), _mm512_cvtepi64_epi32(s3));
   }
   for (; p < P; ++p) {
-    const u64 *a0 = patch + p * ldp;
+    const u64 *a0 = x + p * ps;
     __m512i s0 = _mm512_setzero_si512();
     for (int k = 0; k < K; ++k)
       s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
                                     _mm512_loadu_si512(w + BLOCK * k),
-                                    _mm512_set1_epi64((long long)a0[k]))));
+                                    _mm512_set1_epi64((long long)a0[off[k]]))));
     _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
   }
 }
@@ -280,28 +275,67 @@ __attribute__((target("avx2,popcnt"))) static void epilogue_avx2(
   }
 }
 
-// Binary convolution of packed activations with packed weights, and the
+// Binary convolution of packed activations (in; or, if in is null, of the
+// sign bits of xf, a channels-last float tensor, packed here) with packed
+// weights, and the
 // layer's output transform: y = alpha[o] * dot + beta[o] (+ residual), clipped
 // to [-1, 1] if clip (Hardtanh), written as float to out ([N, OH, OW, O],
 // channels-last) and, if out_bits, as the sign bits the next binary layer
 // (groups 1) reads. Returns 0, or -1 for an unsupported instruction set.
 extern "C" int mmbnn_conv(
-    const u64 *in, int64_t N, int64_t H, int64_t W, const u64 *wblk,
+    const u64 *in, const float *xf, int64_t N, int64_t H, int64_t W, const u64 *wblk,
     const u64 *wlo, const u64 *whi, const int32_t *wpop, int64_t G, int64_t Cg, int64_t Og, int64_t KH,
     int64_t KW, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t dy,
     int64_t dx, const float *alpha, const float *beta, const float *res,
     int64_t rn, int64_t rc, int64_t rh, int64_t rw, int clip, float *out,
     int64_t OH, int64_t OW, u64 *out_bits, int isa, int threads) {
   if (!mmbnn_isa_supported(isa)) return -1;
+  std::vector<u64> own;
+  if (!in) {
+    own.resize(N * H * W * G * ((Cg + 63) / 64));
+    mmbnn_pack(xf, N * H * W, G * Cg, G, own.data(), isa, threads);
+    in = own.data();
+  }
   const Kernel kernel = pick(isa);
   const Epilogue epilogue = isa == ISA_SCALAR ? epilogue_scalar : epilogue_avx2;
   const int64_t Cgw = (Cg + 63) / 64, in_words = G * Cgw, T = KH * KW;
   const int64_t K = T * Cgw, blocks = (Og + BLOCK - 1) / BLOCK, O = G * Og;
   const int64_t out_words = (O + 63) / 64;
+  // What the kernels read: the input, or for AVX2 its low and high nibbles.
+  const bool split = isa == ISA_AVX2;
+  const u64 *xa = in, *xb = nullptr;
+  std::vector<u64> in_lo, in_hi;
+  if (split) {
+    const int64_t total = N * H * W * in_words;
+    const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
+    in_lo.resize(total);
+    in_hi.resize(total);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < total; ++i) {
+      in_lo[i] = in[i] & nibbles;
+      in_hi[i] = (in[i] >> 4) & nibbles;
+    }
+    xa = in_lo.data();
+    xb = in_hi.data();
+  }
+  // Word k of a patch: at off[k] from its first word in the input, or at k
+  // in a gathered (zero-padded) copy.
+  std::vector<int64_t> off(K), ident(K);
+  for (int64_t ky = 0; ky < KH; ++ky)
+    for (int64_t kx = 0; kx < KW; ++kx)
+      for (int64_t i = 0; i < Cgw; ++i) {
+        const int64_t k = (ky * KW + kx) * Cgw + i;
+        off[k] = (ky * dy * W + kx * dx) * in_words + i;
+        ident[k] = k;
+      }
+  // Output columns whose taps all fall inside the input's width: [cx0, cx1).
+  const int64_t cx0 = std::min<int64_t>(OW, (px + sx - 1) / sx);
+  const int64_t right = W - 1 - (KW - 1) * dx + px;
+  const int64_t cx1 = std::max<int64_t>(
+      cx0, std::min<int64_t>(OW, right < 0 ? 0 : right / sx + 1));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<u64> patch(OW * K), patch_lo, patch_hi;
-    if (isa == ISA_AVX2) patch_lo.resize(OW * K), patch_hi.resize(OW * K);
+    std::vector<u64> patch(OW * K), patch_hi(split ? OW * K : 0);
     std::vector<unsigned char> valid(OW * T);
     std::vector<int32_t> nvalid(OW), n_in(OW), acc(OW * BLOCK);
 #pragma omp for schedule(static)
@@ -310,60 +344,63 @@ extern "C" int mmbnn_conv(
       float *orow = out + row * OW * O;
       u64 *brow = out_bits ? out_bits + row * OW * out_words : nullptr;
       if (brow) std::memset(brow, 0, sizeof(u64) * OW * out_words);
+      bool rows_inside = true;
+      for (int64_t ky = 0; ky < KH; ++ky) {
+        const int64_t iy = oy * sy - py + ky * dy;
+        rows_inside = rows_inside && iy >= 0 && iy < H;
+      }
+      // Interior pixels [lo, hi) are read in place; the others are gathered.
+      const int64_t lo = rows_inside ? cx0 : OW, hi = rows_inside ? cx1 : OW;
       for (int64_t g = 0; g < G; ++g) {
-        const u64 *plane = in + n * H * W * in_words + g * Cgw;
-        bool rows_inside = true;
-        for (int64_t ky = 0; ky < KH; ++ky) {
-          const int64_t iy = oy * sy - py + ky * dy;
-          rows_inside = rows_inside && iy >= 0 && iy < H;
-        }
-        for (int64_t ox = 0; ox < OW; ++ox) {  // gather the packed patches
-          u64 *pp = patch.data() + ox * K;
-          const int64_t ix0 = ox * sx - px;
-          if (rows_inside && ix0 >= 0 && ix0 + (KW - 1) * dx < W) {
-            for (int64_t ky = 0; ky < KH; ++ky) {
-              const u64 *src = plane + ((oy * sy - py + ky * dy) * W + ix0) * in_words;
-              for (int64_t kx = 0; kx < KW; ++kx, pp += Cgw)
-                for (int64_t i = 0; i < Cgw; ++i) pp[i] = src[kx * dx * in_words + i];
-            }
-            nvalid[ox] = (int32_t)T;
-            continue;
-          }
+        const int64_t plane = n * H * W * in_words + g * Cgw;
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          if (ox == lo) ox = hi;
+          if (ox >= OW) break;
           int32_t count = 0;
           for (int64_t ky = 0; ky < KH; ++ky)
             for (int64_t kx = 0; kx < KW; ++kx) {
-              const int64_t iy = oy * sy - py + ky * dy, ix = ix0 + kx * dx;
+              const int64_t iy = oy * sy - py + ky * dy;
+              const int64_t ix = ox * sx - px + kx * dx;
               const int64_t tap = ky * KW + kx;
               const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
               valid[ox * T + tap] = ok;
               count += ok;
-              u64 *dst = pp + tap * Cgw;
+              u64 *da = patch.data() + ox * K + tap * Cgw;
+              u64 *db = split ? patch_hi.data() + ox * K + tap * Cgw : nullptr;
               if (ok) {
-                const u64 *src = plane + (iy * W + ix) * in_words;
-                for (int64_t i = 0; i < Cgw; ++i) dst[i] = src[i];
+                const int64_t at = plane + (iy * W + ix) * in_words;
+                for (int64_t i = 0; i < Cgw; ++i) da[i] = xa[at + i];
+                if (db)
+                  for (int64_t i = 0; i < Cgw; ++i) db[i] = xb[at + i];
               } else {
-                for (int64_t i = 0; i < Cgw; ++i) dst[i] = 0;
+                std::memset(da, 0, sizeof(u64) * Cgw);
+                if (db) std::memset(db, 0, sizeof(u64) * Cgw);
               }
             }
           nvalid[ox] = count;
         }
+        for (int64_t ox = lo; ox < hi; ++ox) nvalid[ox] = (int32_t)T;
         for (int64_t ox = 0; ox < OW; ++ox) n_in[ox] = (int32_t)(Cg * nvalid[ox]);
-        const u64 *kpatch = patch.data();
-        if (isa == ISA_AVX2) {  // split once, read by every block
-          const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
-          for (int64_t i = 0; i < OW * K; ++i) {
-            patch_lo[i] = patch[i] & nibbles;
-            patch_hi[i] = (patch[i] >> 4) & nibbles;
-          }
-          kpatch = patch_lo.data();
-        }
+        const int64_t first = plane + ((oy * sy - py) * W + lo * sx - px) * in_words;
         for (int64_t b = 0; b < blocks; ++b) {
           const int64_t wo = (g * blocks + b) * K * BLOCK;
-          kernel(wblk + wo, wlo + wo, whi + wo, kpatch, patch_hi.data(),
-                 (int)OW, (int)K, K, acc.data());
+          const u64 *w = wblk + wo, *wl = wlo + wo, *wh = whi + wo;
+          if (lo > 0)
+            kernel(w, wl, wh, patch.data(), patch_hi.data(), ident.data(),
+                   (int)lo, (int)K, K, acc.data());
+          if (hi > lo)
+            kernel(w, wl, wh, xa + first, split ? xb + first : nullptr,
+                   off.data(), (int)(hi - lo), (int)K, sx * in_words,
+                   acc.data() + lo * BLOCK);
+          if (OW > hi)
+            kernel(w, wl, wh, patch.data() + hi * K,
+                   split ? patch_hi.data() + hi * K : nullptr, ident.data(),
+                   (int)(OW - hi), (int)K, K, acc.data() + hi * BLOCK);
           const int64_t o0 = g * Og + b * BLOCK;
           const int64_t nj = std::min<int64_t>(BLOCK, Og - b * BLOCK);
-          for (int64_t ox = 0; ox < OW; ++ox) {
+          for (int64_t ox = 0; ox < OW; ++ox) {  // the gathered pixels
+            if (ox == lo) ox = hi;
+            if (ox >= OW) break;
             if (nvalid[ox] == T) continue;
             int32_t *a = acc.data() + ox * BLOCK;  // padded taps: take their
             for (int64_t tap = 0; tap < T; ++tap)  // weights' counts out
