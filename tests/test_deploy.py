@@ -92,6 +92,26 @@ def test_fused_output_transform_on_every_path(monkeypatch, isa):
         assert bits.shape == (1, 6, 5, (cout + 63) // 64)
 
 
+@pytest.mark.parametrize('isa', PATHS)
+def test_threads_split_rows_and_channel_ranges_alike(monkeypatch, isa):
+    """A small map with many channels is split across threads by ranges of
+    64 output channels; every thread count gives the one-thread result."""
+    _force(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(1, 70, 3, 4, generator=gen)
+    w = torch.randn(200, 70, 3, 3, generator=gen)
+    alpha, beta = torch.rand(200, generator=gen), torch.randn(200, generator=gen)
+    runs = [kernels.xnor_conv2d(x, _packed(w), (1, 1), (1, 1), (1, 1), alpha,
+                                beta, want_bits=True, threads=threads)
+            for threads in (1, 2, 3, 8)]
+    dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
+    expected = alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1)
+    for y, bits in runs:
+        assert torch.equal(y, expected)
+        assert torch.equal(kernels.unpack_bits(bits, 200).permute(0, 3, 1, 2),
+                           expected >= 0)
+
+
 def test_zero_padding_adds_nothing_by_hand(monkeypatch):
     """All +1 input and weights, 3x3, padding 1: a corner sees 4 taps, an
     edge 6, the inside 9 (a padded zero is neither +1 nor -1)."""

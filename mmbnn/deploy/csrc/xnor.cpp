@@ -333,17 +333,27 @@ extern "C" int mmbnn_conv(
   const int64_t right = W - 1 - (KW - 1) * dx + px;
   const int64_t cx1 = std::max<int64_t>(
       cx0, std::min<int64_t>(OW, right < 0 ? 0 : right / sx + 1));
+  // Work items: output rows, and when there are few rows for the threads
+  // (small maps), ranges of 64 output channels (one word of out_bits, so
+  // that no two threads write the same word) within a row.
+  int64_t chunks = 1;
+  if (G == 1 && N * OH < 4 * threads)
+    chunks = std::min<int64_t>((blocks + 7) / 8,
+                               (4 * threads + N * OH - 1) / (N * OH));
+  const int64_t per_chunk = (((blocks + chunks - 1) / chunks + 7) / 8) * 8;
+  if (out_bits) std::memset(out_bits, 0, sizeof(u64) * N * OH * OW * out_words);
 #pragma omp parallel num_threads(threads)
   {
     std::vector<u64> patch(OW * K), patch_hi(split ? OW * K : 0);
     std::vector<unsigned char> valid(OW * T);
     std::vector<int32_t> nvalid(OW), n_in(OW), acc(OW * BLOCK);
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < N * OH; ++row) {
+    for (int64_t item = 0; item < N * OH * chunks; ++item) {
+      const int64_t row = item / chunks, b_begin = (item % chunks) * per_chunk;
+      const int64_t b_end = std::min(blocks, b_begin + per_chunk);
       const int64_t n = row / OH, oy = row % OH;
       float *orow = out + row * OW * O;
       u64 *brow = out_bits ? out_bits + row * OW * out_words : nullptr;
-      if (brow) std::memset(brow, 0, sizeof(u64) * OW * out_words);
       bool rows_inside = true;
       for (int64_t ky = 0; ky < KH; ++ky) {
         const int64_t iy = oy * sy - py + ky * dy;
@@ -382,7 +392,7 @@ extern "C" int mmbnn_conv(
         for (int64_t ox = lo; ox < hi; ++ox) nvalid[ox] = (int32_t)T;
         for (int64_t ox = 0; ox < OW; ++ox) n_in[ox] = (int32_t)(Cg * nvalid[ox]);
         const int64_t first = plane + ((oy * sy - py) * W + lo * sx - px) * in_words;
-        for (int64_t b = 0; b < blocks; ++b) {
+        for (int64_t b = b_begin; b < b_end; ++b) {
           const int64_t wo = (g * blocks + b) * K * BLOCK;
           const u64 *w = wblk + wo, *wl = wlo + wo, *wh = whi + wo;
           if (lo > 0)
