@@ -382,3 +382,43 @@ def test_exported_demo_detector_detects_as_the_pytorch_model(tmp_path):
         assert torch.equal(f.labels, r.labels)
         torch.testing.assert_close(f.bboxes, r.bboxes, rtol=1e-4, atol=1e-3)
         torch.testing.assert_close(f.scores, r.scores, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('isa', [i for i in PATHS if i != 'reference'])
+def test_fused_training_estimators_equal_the_pytorch_ones(monkeypatch, isa):
+    """The native sign and tanh backward against mmbnn.ops' PyTorch
+    formulas (MMBNN_ISA=reference) on random inputs, including exact zeros,
+    saturated elements, a non-contiguous input and a stage-2 cap."""
+    from mmbnn.ops import binary_sign, dte_sign, ede_sign
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 37, 11, generator=gen) * 3
+    x[0, 0, :4] = torch.tensor([0.0, -0.0, 30.0, -30.0])
+    grad = torch.randn(6, 37, 11, generator=gen)
+    cases = [(ede_sign, dict(k=1.0, t=1.0)), (ede_sign, dict(k=10.0, t=0.1)),
+             (dte_sign, dict(k=1.0, t=10.0, t_cap=torch.tensor(2.5))),
+             (dte_sign, dict(k=torch.tensor(0.5), t=torch.tensor(3.3)))]
+
+    def run(fn, kwargs, inp):
+        leaf = inp.clone().requires_grad_()
+        out = fn(leaf.transpose(1, 2), **kwargs)  # not contiguous
+        out.backward(grad.transpose(1, 2))
+        return out, leaf.grad
+
+    for fn, kwargs in cases:
+        _force(monkeypatch, isa)
+        out, g = run(fn, kwargs, x)
+        monkeypatch.setenv('MMBNN_ISA', 'reference')
+        ref_out, ref_g = run(fn, kwargs, x)
+        assert torch.equal(out, ref_out)
+        # float32 rounding of the same function: ~1e-7 of its peak k t
+        kt = float(torch.as_tensor(kwargs['k'])) * min(
+            float(torch.as_tensor(kwargs['t'])),
+            float(kwargs.get('t_cap', float('inf'))))
+        torch.testing.assert_close(g, ref_g, rtol=1e-5, atol=4e-6 * kt)
+    _force(monkeypatch, isa)
+    assert torch.equal(binary_sign(x), torch.where(x >= 0, 1.0, -1.0))
+    # What the native path does not take stays PyTorch's: float64 exactly.
+    xd = x.double().requires_grad_()
+    ede_sign(xd, 2.0, 3.0).backward(grad.double())
+    expected = 2.0 * 3.0 * (1 - torch.tanh(3.0 * x.double()) ** 2) * grad
+    torch.testing.assert_close(xd.grad, expected, rtol=1e-12, atol=1e-12)

@@ -19,14 +19,15 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ['ISAS', 'available_isas', 'select_isa', 'pack_bits',
-           'unpack_bits', 'pack_activations', 'PackedWeight', 'xnor_conv2d']
+           'unpack_bits', 'pack_activations', 'PackedWeight', 'xnor_conv2d',
+           'native_sign', 'native_tanh_sign_grad']
 
 # Native paths, best first; 'reference' is PyTorch.
 ISAS = ('avx512', 'avx2', 'scalar')
 _ISA_CODE = dict(scalar=0, avx2=1, avx512=2)
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc',
                        'xnor.cpp')
-_ABI = 3
+_ABI = 4
 _u64p = ctypes.c_void_p
 
 
@@ -49,9 +50,10 @@ def _library() -> Optional[ctypes.CDLL]:
     except Exception as exc:  # no compiler, no ninja, a failed build
         warnings.warn(
             'mmbnn: the XNOR-popcount kernels could not be built '
-            f'({type(exc).__name__}: {str(exc).strip()[:300]}); binary layers '
-            'run on the PyTorch reference path, correct but slow. Install a '
-            'C++ compiler (g++) and ninja to get the native kernels.')
+            f'({type(exc).__name__}: {str(exc).strip()[:300]}); exported '
+            'binary layers and the training estimators run on the PyTorch '
+            'reference path, correct but slower. Install a C++ compiler (g++) '
+            'and ninja to get the native kernels.')
         return None
     if lib.mmbnn_abi_version() != _ABI:
         raise RuntimeError(f'mmbnn: stale kernel library {path}; delete it')
@@ -65,6 +67,13 @@ def _library() -> Optional[ctypes.CDLL]:
         [ctypes.c_int64] * 11 + [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 +
         [ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, _u64p,
          ctypes.c_int, ctypes.c_int])
+    lib.mmbnn_sign.restype = None
+    lib.mmbnn_sign.argtypes = [ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_int64, ctypes.c_int]
+    lib.mmbnn_tanh_sign_grad.restype = None
+    lib.mmbnn_tanh_sign_grad.argtypes = [ctypes.c_void_p] * 3 + [
+        ctypes.c_int64, ctypes.c_float, ctypes.c_float, ctypes.c_int,
+        ctypes.c_int]
     return lib
 
 
@@ -268,3 +277,43 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
     if status:
         raise RuntimeError(f'instruction set {isa!r} is not supported here')
     return out.permute(0, 3, 1, 2), bits
+
+
+# Training: the estimators' sign forward and tanh backward in one pass each.
+
+def _native_training_isa(*tensors) -> Optional[str]:
+    """The path for a training kernel on ``tensors``, or None where PyTorch
+    computes it (not float32 on the CPU, the reference path, no library)."""
+    if not all(t.device.type == 'cpu' and t.dtype == torch.float32
+               for t in tensors):
+        return None
+    isa = select_isa()
+    return None if isa == 'reference' else isa
+
+
+def native_sign(x: torch.Tensor) -> Optional[torch.Tensor]:
+    """``+1`` where ``x >= 0`` else ``-1`` (float32 CPU input), or None."""
+    if _native_training_isa(x) is None:
+        return None
+    x = x.detach().contiguous()
+    out = torch.empty_like(x)
+    _library().mmbnn_sign(x.data_ptr(), out.data_ptr(), x.numel(),
+                          _threads(None))
+    return out
+
+
+def native_tanh_sign_grad(x: torch.Tensor, grad: torch.Tensor, k: torch.Tensor,
+                          t: torch.Tensor) -> Optional[torch.Tensor]:
+    """``grad * k t (1 - tanh(t x)^2)`` for scalar ``k``, ``t`` (float32 CPU
+    tensors of one shape), computed as ``k t 4 v / (1 + v)^2`` with ``v =
+    exp(-2|t x|)``; or None."""
+    isa = _native_training_isa(x, grad)
+    if isa is None or k.numel() != 1 or t.numel() != 1 or \
+            x.shape != grad.shape:
+        return None
+    x, grad = x.detach().contiguous(), grad.contiguous()
+    out = torch.empty_like(x)
+    _library().mmbnn_tanh_sign_grad(x.data_ptr(), grad.data_ptr(),
+                                    out.data_ptr(), x.numel(), float(k),
+                                    float(t), _ISA_CODE[isa], _threads(None))
+    return out

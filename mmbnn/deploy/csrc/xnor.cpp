@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -41,7 +42,7 @@ extern "C" int mmbnn_isa_supported(int isa) {
   return 0;
 }
 
-extern "C" int mmbnn_abi_version() { return 3; }
+extern "C" int mmbnn_abi_version() { return 4; }
 
 // acc[p * 8 + j] = sum_k popcount(x_p[off[k]] ^ w[k * 8 + j]) for P pixels,
 // pixel p's words starting at x + p * ps. (wlo, whi: the nibbles of w, and
@@ -426,4 +427,82 @@ extern "C" int mmbnn_conv(
     }
   }
   return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Training: the sign forward and the tanh-estimator backward (IR-Net's EDE,
+// DIR-Net's DTE) of mmbnn.ops, one pass each over contiguous float32 data.
+
+// sign(x) with sign(0) = +1, as +-1.0f.
+extern "C" void mmbnn_sign(const float *x, float *out, int64_t n,
+                           int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] >= 0.0f ? 1.0f : -1.0f;
+}
+
+// k t (1 - tanh(t x)^2) = k t 4 v / (1 + v)^2 with v = exp(-2 |t x|): no
+// overflow, and no cancellation where tanh(t x) rounds to 1.
+static inline float tanh_grad_scalar(float x, float kt, float t) {
+  const float v = std::exp(-2.0f * std::fabs(t * x));
+  return kt * (4.0f * v / ((1.0f + v) * (1.0f + v)));
+}
+
+// exp(x) for x <= 0 (Cephes' single-precision polynomial, about 1 ulp).
+__attribute__((target("avx2,fma"))) static inline __m256 exp_nonpositive(
+    __m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  __m256 fx = _mm256_floor_ps(_mm256_add_ps(
+      _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+      _mm256_set1_ps(0.5f)));
+  x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(0.693359375f)));
+  x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(-2.12194440e-4f)));
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) static void tanh_grad_avx2(
+    const float *x, const float *g, float *out, int64_t n, float kt,
+    float t) {
+  const __m256 vt = _mm256_set1_ps(t), vkt = _mm256_set1_ps(kt);
+  const __m256 m2 = _mm256_set1_ps(-2.0f), one = _mm256_set1_ps(1.0f),
+               four = _mm256_set1_ps(4.0f);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 u = _mm256_and_ps(_mm256_mul_ps(vt, _mm256_loadu_ps(x + i)),
+                                   abs_mask);
+    const __m256 v = exp_nonpositive(_mm256_mul_ps(m2, u));
+    const __m256 d = _mm256_add_ps(one, v);
+    const __m256 s = _mm256_div_ps(_mm256_mul_ps(four, v), _mm256_mul_ps(d, d));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(g + i),
+                                            _mm256_mul_ps(vkt, s)));
+  }
+  for (; i < n; ++i) out[i] = g[i] * tanh_grad_scalar(x[i], kt, t);
+}
+
+// grad_in = grad * k t (1 - tanh(t x)^2), scalar k and t.
+extern "C" void mmbnn_tanh_sign_grad(const float *x, const float *grad,
+                                     float *out, int64_t n, float k, float t,
+                                     int isa, int threads) {
+  const int64_t chunk = 1 << 14, chunks = (n + chunk - 1) / chunk;
+  const bool vec = isa != ISA_SCALAR && mmbnn_isa_supported(ISA_AVX2) &&
+                   __builtin_cpu_supports("fma");
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t a = c * chunk, len = std::min(chunk, n - a);
+    if (vec) {
+      tanh_grad_avx2(x + a, grad + a, out + a, len, k * t, t);
+    } else {
+      for (int64_t i = a; i < a + len; ++i)
+        out[i] = grad[i] * tanh_grad_scalar(x[i], k * t, t);
+    }
+  }
 }
