@@ -44,21 +44,22 @@ extern "C" int mmbnn_isa_supported(int isa) {
 
 extern "C" int mmbnn_abi_version() { return 4; }
 
-// acc[p * 8 + j] = sum_k popcount(x_p[off[k]] ^ w[k * 8 + j]) for P pixels,
-// pixel p's words starting at x + p * ps. (wlo, whi: the nibbles of w, and
-// x, xhi: those of the input, for the AVX2 kernel; the others read w and x.)
+// acc[p * 8 + j] = sum_k popcount(x[p][off[p][k]] ^ w[k * 8 + j]) for P
+// pixels, each read where it lies (in the input, or in a gathered copy). (wlo,
+// whi: the nibbles of w, and x, xhi: those of the input, for the AVX2
+// kernel; the others read w and x.)
 typedef void (*Kernel)(const u64 *w, const u64 *wlo, const u64 *whi,
-                       const u64 *x, const u64 *xhi, const int64_t *off, int P,
-                       int K, int64_t ps, int32_t *acc);
+                       const u64 *const *x, const u64 *const *xhi,
+                       const int64_t *const *off, int P, int K, int32_t *acc);
 
 static void kernel_scalar(const u64 *w, const u64 *, const u64 *,
-                          const u64 *x, const u64 *, const int64_t *off, int P,
-                          int K, int64_t ps, int32_t *acc) {
+                          const u64 *const *x, const u64 *const *,
+                          const int64_t *const *off, int P, int K,
+                          int32_t *acc) {
   for (int p = 0; p < P; ++p) {
-    const u64 *a = x + p * ps;
     int32_t s[BLOCK] = {0};
     for (int k = 0; k < K; ++k) {
-      const u64 v = a[off[k]];
+      const u64 v = x[p][off[p][k]];
       const u64 *wk = w + BLOCK * k;
       for (int j = 0; j < BLOCK; ++j) s[j] += __builtin_popcountll(v ^ wk[j]);
     }
@@ -80,8 +81,9 @@ __attribute__((target("avx2,popcnt"))) static inline void store_u64x4(
 // (31 * 8 = 248).
 template <int PX>
 __attribute__((target("avx2,popcnt"), always_inline)) static inline void
-avx2_pixels(const u64 *wlo, const u64 *whi, const u64 *xlo, const u64 *xhi,
-            const int64_t *off, int K, int64_t ps, int32_t *acc) {
+avx2_pixels(const u64 *wlo, const u64 *whi, const u64 *const *xlo,
+            const u64 *const *xhi, const int64_t *const *off, int K,
+            int32_t *acc) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
                                        3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
                                        2, 3, 2, 3, 3, 4);
@@ -97,10 +99,10 @@ avx2_pixels(const u64 *wlo, const u64 *whi, const u64 *xlo, const u64 *xhi,
       const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wlo + BLOCK * k + 4));
       const __m256i h0 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k));
       const __m256i h1 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k + 4));
-      const int64_t o = off[k];
       for (int p = 0; p < PX; ++p) {
-        const __m256i xl = _mm256_set1_epi64x((long long)xlo[p * ps + o]);
-        const __m256i xh = _mm256_set1_epi64x((long long)xhi[p * ps + o]);
+        const int64_t o = off[p][k];
+        const __m256i xl = _mm256_set1_epi64x((long long)xlo[p][o]);
+        const __m256i xh = _mm256_set1_epi64x((long long)xhi[p][o]);
         b[p][0] = _mm256_add_epi8(b[p][0], _mm256_add_epi8(
             _mm256_shuffle_epi8(lut, _mm256_xor_si256(l0, xl)),
             _mm256_shuffle_epi8(lut, _mm256_xor_si256(h0, xh))));
@@ -121,37 +123,37 @@ avx2_pixels(const u64 *wlo, const u64 *whi, const u64 *xlo, const u64 *xhi,
 }
 
 __attribute__((target("avx2,popcnt"))) static void kernel_avx2(
-    const u64 *, const u64 *wlo, const u64 *whi, const u64 *xlo,
-    const u64 *xhi, const int64_t *off, int P, int K, int64_t ps,
+    const u64 *, const u64 *wlo, const u64 *whi, const u64 *const *xlo,
+    const u64 *const *xhi, const int64_t *const *off, int P, int K,
     int32_t *acc) {
   int p = 0;
   for (; p + 2 <= P; p += 2)
-    avx2_pixels<2>(wlo, whi, xlo + p * ps, xhi + p * ps, off, K, ps,
-                   acc + p * BLOCK);
+    avx2_pixels<2>(wlo, whi, xlo + p, xhi + p, off + p, K, acc + p * BLOCK);
   for (; p < P; ++p)
-    avx2_pixels<1>(wlo, whi, xlo + p * ps, xhi + p * ps, off, K, ps,
-                   acc + p * BLOCK);
+    avx2_pixels<1>(wlo, whi, xlo + p, xhi + p, off + p, K, acc + p * BLOCK);
 }
 
 // Four pixels x 8 channels per pass, one VPOPCNTQ per pixel and word.
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
-    const u64 *w, const u64 *, const u64 *, const u64 *x, const u64 *,
-    const int64_t *off, int P, int K, int64_t ps, int32_t *acc) {
+    const u64 *w, const u64 *, const u64 *, const u64 *const *x,
+    const u64 *const *, const int64_t *const *off, int P, int K,
+    int32_t *acc) {
   int p = 0;
   for (; p + 4 <= P; p += 4) {
-    const u64 *a0 = x + p * ps, *a1 = a0 + ps, *a2 = a1 + ps, *a3 = a2 + ps;
+    const u64 *a0 = x[p], *a1 = x[p + 1], *a2 = x[p + 2], *a3 = x[p + 3];
+    const int64_t *o0 = off[p], *o1 = off[p + 1], *o2 = off[p + 2],
+                  *o3 = off[p + 3];
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     for (int k = 0; k < K; ++k) {
       const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
-      const int64_t o = off[k];
       s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a0[o]))));
+                                    wk, _mm512_set1_epi64((long long)a0[o0[k]]))));
       s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a1[o]))));
+                                    wk, _mm512_set1_epi64((long long)a1[o1[k]]))));
       s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a2[o]))));
+                                    wk, _mm512_set1_epi64((long long)a2[o2[k]]))));
       s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a3[o]))));
+                                    wk, _mm512_set1_epi64((long long)a3[o3[k]]))));
     }
     _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
     _mm256_storeu_si256((__m256i *)(acc + (p + 1) * BLOCK), _mm512_cvtepi64_epi32(s1));
@@ -159,12 +161,13 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
     _mm256_storeu_si256((__m256i *)(acc + (p + 3) * BLOCK), _mm512_cvtepi64_epi32(s3));
   }
   for (; p < P; ++p) {
-    const u64 *a0 = x + p * ps;
+    const u64 *a0 = x[p];
+    const int64_t *o0 = off[p];
     __m512i s0 = _mm512_setzero_si512();
     for (int k = 0; k < K; ++k)
       s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
                                     _mm512_loadu_si512(w + BLOCK * k),
-                                    _mm512_set1_epi64((long long)a0[off[k]]))));
+                                    _mm512_set1_epi64((long long)a0[o0[k]]))));
     _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
   }
 }
@@ -348,6 +351,8 @@ extern "C" int mmbnn_conv(
     std::vector<u64> patch(OW * K), patch_hi(split ? OW * K : 0);
     std::vector<unsigned char> valid(OW * T);
     std::vector<int32_t> nvalid(OW), n_in(OW), acc(OW * BLOCK);
+    std::vector<const u64 *> pa(OW), pb(OW);
+    std::vector<const int64_t *> po(OW);
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < N * OH * chunks; ++item) {
       const int64_t row = item / chunks, b_begin = (item % chunks) * per_chunk;
@@ -392,21 +397,22 @@ extern "C" int mmbnn_conv(
         }
         for (int64_t ox = lo; ox < hi; ++ox) nvalid[ox] = (int32_t)T;
         for (int64_t ox = 0; ox < OW; ++ox) n_in[ox] = (int32_t)(Cg * nvalid[ox]);
-        const int64_t first = plane + ((oy * sy - py) * W + lo * sx - px) * in_words;
+        for (int64_t ox = 0; ox < OW; ++ox) {  // where each patch lies
+          if (ox >= lo && ox < hi) {
+            const int64_t at = plane + ((oy * sy - py) * W + ox * sx - px) * in_words;
+            pa[ox] = xa + at;
+            pb[ox] = split ? xb + at : nullptr;
+            po[ox] = off.data();
+          } else {
+            pa[ox] = patch.data() + ox * K;
+            pb[ox] = split ? patch_hi.data() + ox * K : nullptr;
+            po[ox] = ident.data();
+          }
+        }
         for (int64_t b = b_begin; b < b_end; ++b) {
           const int64_t wo = (g * blocks + b) * K * BLOCK;
-          const u64 *w = wblk + wo, *wl = wlo + wo, *wh = whi + wo;
-          if (lo > 0)
-            kernel(w, wl, wh, patch.data(), patch_hi.data(), ident.data(),
-                   (int)lo, (int)K, K, acc.data());
-          if (hi > lo)
-            kernel(w, wl, wh, xa + first, split ? xb + first : nullptr,
-                   off.data(), (int)(hi - lo), (int)K, sx * in_words,
-                   acc.data() + lo * BLOCK);
-          if (OW > hi)
-            kernel(w, wl, wh, patch.data() + hi * K,
-                   split ? patch_hi.data() + hi * K : nullptr, ident.data(),
-                   (int)(OW - hi), (int)K, K, acc.data() + hi * BLOCK);
+          kernel(wblk + wo, wlo + wo, whi + wo, pa.data(), pb.data(),
+                 po.data(), (int)OW, (int)K, acc.data());
           const int64_t o0 = g * Og + b * BLOCK;
           const int64_t nj = std::min<int64_t>(BLOCK, Og - b * BLOCK);
           for (int64_t ox = 0; ox < OW; ++ox) {  // the gathered pixels
