@@ -422,3 +422,34 @@ def test_fused_training_estimators_equal_the_pytorch_ones(monkeypatch, isa):
     ede_sign(xd, 2.0, 3.0).backward(grad.double())
     expected = 2.0 * 3.0 * (1 - torch.tanh(3.0 * x.double()) ** 2) * grad
     torch.testing.assert_close(xd.grad, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_test_tool_evaluates_an_exported_detector(tmp_path, voc_root):
+    """tools/test.py takes a .mmbnn file: the exported demo BNN's detections
+    and mAP on the generated VOC test set are the PyTorch checkpoint's."""
+    import pickle
+    from conftest import QUICK_LOADERS
+    cfg = load_config(DEMO_BNN)
+    torch.manual_seed(0)
+    model = _randomize_norms(build_model(cfg), seed=2).eval()
+    ckpt, packed = str(tmp_path / 'bnn.pth'), str(tmp_path / 'bnn.mmbnn')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    export_model(cfg, ckpt, packed)
+    runs = {}
+    for name in (ckpt, packed):
+        out = str(tmp_path / (os.path.basename(name) + '.pkl'))
+        result = tool('test.py', DEMO_BNN, name, '--work-dir', str(tmp_path),
+                      '--data-root', os.path.join(voc_root, 'VOCdevkit', ''),
+                      '--out', out, '--cfg-options', *QUICK_LOADERS)
+        assert 'pascal_voc/mAP' in result.stdout
+        with open(out, 'rb') as f:
+            runs[name] = [p['pred_instances'] for p in pickle.load(f)]
+    assert len(runs[ckpt]) == len(runs[packed]) > 0
+    for ref, got in zip(runs[ckpt], runs[packed]):
+        assert torch.equal(got['labels'], ref['labels'])
+        torch.testing.assert_close(got['bboxes'], ref['bboxes'], rtol=1e-4,
+                                   atol=1e-3)
+        torch.testing.assert_close(got['scores'], ref['scores'], rtol=1e-4,
+                                   atol=1e-5)
+    bad = tool('test.py', DEMO_BNN, ckpt, '--exact', check=False)
+    assert bad.returncode == 2 and '--exact applies to .mmbnn' in bad.stderr

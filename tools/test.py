@@ -14,7 +14,13 @@ from mmbnn.utils.checkpoint import check_checkpoint_file  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or a .mmbnn '
+                        'file from tools/deploy/export.py (runs the binary '
+                        'layers on the XNOR-popcount kernels)')
+    parser.add_argument('--exact', action='store_true',
+                        help='with a .mmbnn file: run each layer as PyTorch '
+                        'does (no BN folding or fused blocks), bit for bit '
+                        'the PyTorch model; slower')
     parser.add_argument('--work-dir', help='where the metrics file goes')
     parser.add_argument('--out', help='dump predictions to this .pkl file')
     parser.add_argument('--show', action='store_true',
@@ -31,6 +37,8 @@ def parse_args(argv=None):
     add_common_args(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if args.exact and not args.checkpoint.endswith('.mmbnn'):
+        parser.error('--exact applies to .mmbnn files only')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must name a .pkl file, got {args.out!r}')
     return args
@@ -38,10 +46,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    check_checkpoint_file(args.checkpoint)  # fail before building the model
+    packed = args.checkpoint.endswith('.mmbnn')
+    # Fail before building the model.
+    if packed:
+        from mmbnn.deploy.packed_file import read_packed
+        read_packed(args.checkpoint)
+    else:
+        check_checkpoint_file(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.data_root, args.allow_mismatch)
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None if packed else args.checkpoint
     cfg = testing_config(cfg)  # a two-step config tests its last step's model
     if args.show or args.show_dir:
         from mmdet.engine.hooks.utils import trigger_visualization_hook
@@ -49,6 +63,10 @@ def main(argv=None):
         cfg.default_hooks.visualization.score_thr = args.show_score_thr
 
     runner = build_runner(cfg)
+    if packed:
+        from mmbnn.deploy.export import install_packed
+        model = getattr(runner.model, 'module', runner.model)
+        install_packed(model, args.checkpoint, fuse=not args.exact)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(

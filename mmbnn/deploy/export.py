@@ -11,7 +11,8 @@ from mmbnn.version import __version__
 from .packed_file import read_packed, write_packed
 from .runtime import XnorConv2d, to_xnor
 
-__all__ = ['build_model', 'export_model', 'load_runtime_model', 'export_state']
+__all__ = ['build_model', 'export_state', 'export_model', 'install_packed',
+           'load_runtime_model']
 
 
 def build_model(cfg) -> nn.Module:
@@ -67,15 +68,27 @@ def export_model(cfg, checkpoint: str, out: str, fp16: bool = False) -> dict:
                 checkpoint_ratio=os.path.getsize(checkpoint) / size)
 
 
-def load_runtime_model(cfg, path: str, fuse: bool = True) -> nn.Module:
-    """``cfg``'s model with its binary layers on the XNOR kernels and the
-    tensors of the ``.mmbnn`` file ``path``, in eval mode. A file that does
-    not fit the config (missing, unexpected or mis-shaped tensors) is an
-    error naming them."""
+def install_packed(model: nn.Module, path: str, fuse: bool = True) -> dict:
+    """Put the XNOR twins of ``model``'s binary layers in place and load the
+    tensors of the ``.mmbnn`` file ``path`` into it; returns the file's meta.
+    A file that does not fit the model (missing, unexpected or mis-shaped
+    tensors) is an error naming them, before the model is changed."""
     tensors, meta = read_packed(path)
-    model = to_xnor(build_model(cfg), fuse=fuse)
-    load_fitting_state_dict(model, tensors, path, 'the config\'s model')
+    # Fitted on a converted copy first: a file that does not fit leaves the
+    # model as it was.
+    load_fitting_state_dict(to_xnor(copy.deepcopy(model), fuse=False),
+                            tensors, path, "the config's model")
+    to_xnor(model, fuse=fuse)
+    load_fitting_state_dict(model, tensors, path, "the config's model")
     for module in model.modules():
         if isinstance(module, XnorConv2d):
             module._cache.clear()
+    return meta
+
+
+def load_runtime_model(cfg, path: str, fuse: bool = True) -> nn.Module:
+    """``cfg``'s model with its binary layers on the XNOR kernels and the
+    tensors of the ``.mmbnn`` file ``path``, in eval mode."""
+    model = build_model(cfg)
+    install_packed(model, path, fuse)
     return model.eval()
