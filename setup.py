@@ -8,6 +8,8 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmbnn', 'mmbnn.*']),
+    # The XNOR-popcount kernels, compiled on first use (mmbnn/deploy/kernels.py).
+    package_data={'mmbnn.deploy': ['csrc/*.cpp']},
     python_requires='>=3.9',
     install_requires=[
         'torch>=2.0',
