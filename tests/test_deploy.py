@@ -126,6 +126,25 @@ def test_zero_padding_adds_nothing_by_hand(monkeypatch):
         assert torch.equal(y[0, 1], per_channel), isa
 
 
+def test_conv_arguments_that_do_not_fit_are_refused():
+    weight = _packed(torch.ones(8, 70, 3, 3))
+    x = torch.ones(1, 70, 5, 5)
+    with pytest.raises(ValueError, match='input has 69 channels, the layer '
+                       'takes 70'):
+        kernels.xnor_conv2d(x[:, :69], weight)
+    with pytest.raises(ValueError, match='smaller than the 3x3 kernel'):
+        kernels.xnor_conv2d(x[:, :, :2, :2], weight)
+    with pytest.raises(ValueError, match=r'residual must be float32 '
+                       r'\(1, 8, 3, 3\)'):
+        kernels.xnor_conv2d(x, weight, residual=torch.zeros(1, 8, 5, 5))
+    with pytest.raises(ValueError, match=r'packed input must be contiguous '
+                       r'int64 \(1, 5, 5, 2\)'):
+        kernels.xnor_conv2d(x, weight, packed=torch.zeros(1, 5, 5, 1,
+                                                          dtype=torch.int64))
+    with pytest.raises(ValueError, match='do not split into 3 groups'):
+        kernels.PackedWeight(weight.bits, 70, 3)
+
+
 def test_bit_layout_by_hand():
     bits = torch.zeros(2, 65, dtype=torch.bool)
     bits[0, [0, 2]] = True        # word 0 = 0b101

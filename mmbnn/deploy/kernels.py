@@ -249,6 +249,13 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
                                  or residual.dtype != torch.float32):
         raise ValueError(f'residual must be float32 {(n, o, oh, ow)}, got '
                          f'{residual.dtype} {tuple(residual.shape)}')
+    words = weight.groups * ((c // weight.groups + 63) // 64)
+    if packed is not None and (packed.shape != (n, h, w, words) or
+                               packed.dtype != torch.int64 or
+                               not packed.is_contiguous()):
+        raise ValueError(f'packed input must be contiguous int64 '
+                         f'{(n, h, w, words)}, got {packed.dtype} '
+                         f'{tuple(packed.shape)}')
     if isa == 'reference':
         if packed is None:
             packed = pack_activations(x, weight.groups, isa)

@@ -300,9 +300,3 @@ def fuse_xnor_blocks(model: nn.Module) -> int:
             count += 1
     return count
 
-
-def storage_bytes(model: nn.Module) -> int:
-    """Bytes of the model's parameters and buffers as they are held."""
-    return sum(t.numel() * t.element_size()
-               for t in list(model.parameters()) + list(model.buffers()))
-
