@@ -165,10 +165,12 @@ class XnorConv2d(nn.Module):
             self.dilation, alpha, beta,
             residual.float() if residual is not None else None, clip, packed,
             want_bits)
-        if not x.is_contiguous(memory_format=torch.channels_last) or \
-                x.is_contiguous():
-            # An NCHW network stays NCHW: later float layers then compute
-            # exactly as in the PyTorch model.
+        fused = norm is not None or residual is not None or clip
+        if not fused and (x.is_contiguous() or not x.is_contiguous(
+                memory_format=torch.channels_last)):
+            # Alone, the layer keeps an NCHW network NCHW: later float layers
+            # then compute exactly as in the PyTorch model. Fused blocks stay
+            # channels-last, the layout their kernels read and write.
             y = y.contiguous()
         y = y.to(device=device, dtype=x.dtype if x.is_floating_point() else
                  y.dtype)

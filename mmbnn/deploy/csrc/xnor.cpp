@@ -287,12 +287,13 @@ __attribute__((target("avx2,popcnt"))) static void epilogue_avx2(
 // channels-last) and, if out_bits, as the sign bits the next binary layer
 // (groups 1) reads. Returns 0, or -1 for an unsupported instruction set.
 extern "C" int mmbnn_conv(
-    const u64 *in, const float *xf, int64_t N, int64_t H, int64_t W, const u64 *wblk,
-    const u64 *wlo, const u64 *whi, const int32_t *wpop, int64_t G, int64_t Cg, int64_t Og, int64_t KH,
-    int64_t KW, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t dy,
-    int64_t dx, const float *alpha, const float *beta, const float *res,
-    int64_t rn, int64_t rc, int64_t rh, int64_t rw, int clip, float *out,
-    int64_t OH, int64_t OW, u64 *out_bits, int isa, int threads) {
+    const u64 *in, const float *xf, int64_t N, int64_t H, int64_t W,
+    const u64 *wblk, const u64 *wlo, const u64 *whi, const int32_t *wpop,
+    int64_t G, int64_t Cg, int64_t Og, int64_t KH, int64_t KW, int64_t sy,
+    int64_t sx, int64_t py, int64_t px, int64_t dy, int64_t dx,
+    const float *alpha, const float *beta, const float *res, int64_t rn,
+    int64_t rc, int64_t rh, int64_t rw, int clip, float *out, int64_t OH,
+    int64_t OW, u64 *out_bits, int isa, int threads) {
   if (!mmbnn_isa_supported(isa)) return -1;
   std::vector<u64> own;
   if (!in) {
