@@ -274,7 +274,8 @@ _FUSED = {BiRealConv: _FusedBiRealConv, ConvModule: _FusedConvModule,
 def to_xnor(model: nn.Module, fuse: bool = True) -> nn.Module:
     """Replace, in place, every fully binary conv / linear layer of ``model``
     by its XNOR-popcount twin and put the model in eval mode; with ``fuse``,
-    also fold the blocks around them (``fuse_xnor_blocks``). Returns
+    also fold the blocks around them (``fuse_xnor_blocks``) and make its 4-D
+    weights channels-last. Returns
     ``model``. Layers that binarize only weights or only activations stay
     PyTorch layers (XNOR needs both binary)."""
     model.eval()
@@ -286,6 +287,9 @@ def to_xnor(model: nn.Module, fuse: bool = True) -> nn.Module:
                 setattr(module, child_name, XnorLinear.from_binary(child))
     if fuse:
         fuse_xnor_blocks(model)
+        # Channels-last float convs: the fused blocks' layout from the first
+        # conv on, whatever the layout of the input.
+        model.to(memory_format=torch.channels_last)
     return model.eval()
 
 
