@@ -116,7 +116,8 @@ class XnorConv2d(nn.Module):
         key = (id(self.weight_bits), self.weight_bits._version)
         cached = self._cache.get('weight')
         if cached is None or cached[0] != key:
-            bits = self.weight_bits.cpu().contiguous().view(torch.int64)
+            bits = self.weight_bits.cpu().clone(
+                memory_format=torch.contiguous_format).view(torch.int64)
             cached = self._cache['weight'] = (key, kernels.PackedWeight(
                 bits, self.in_channels, self.groups))
         return cached[1]
@@ -289,7 +290,10 @@ def to_xnor(model: nn.Module, fuse: bool = True) -> nn.Module:
         fuse_xnor_blocks(model)
         # Channels-last float convs: the fused blocks' layout from the first
         # conv on, whatever the layout of the input.
-        model.to(memory_format=torch.channels_last)
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(
+                    memory_format=torch.channels_last)
     return model.eval()
 
 
