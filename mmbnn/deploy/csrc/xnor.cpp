@@ -295,34 +295,21 @@ extern "C" int mmbnn_conv(
     int64_t rc, int64_t rh, int64_t rw, int clip, float *out, int64_t OH,
     int64_t OW, u64 *out_bits, int isa, int threads) {
   if (!mmbnn_isa_supported(isa)) return -1;
-  std::vector<u64> own;
-  if (!in) {
-    own.resize(N * H * W * G * ((Cg + 63) / 64));
-    mmbnn_pack(xf, N * H * W, G * Cg, G, own.data(), isa, threads);
-    in = own.data();
-  }
   const Kernel kernel = pick(isa);
+  const Packer pack = pick_packer(isa);
   const Epilogue epilogue = isa == ISA_SCALAR ? epilogue_scalar : epilogue_avx2;
   const int64_t Cgw = (Cg + 63) / 64, in_words = G * Cgw, T = KH * KW;
   const int64_t K = T * Cgw, blocks = (Og + BLOCK - 1) / BLOCK, O = G * Og;
-  const int64_t out_words = (O + 63) / 64;
-  // What the kernels read: the input, or for AVX2 its low and high nibbles.
+  const int64_t out_words = (O + 63) / 64, pixels = N * H * W;
+  // What the kernels read: the input's bits (packed here from xf if in is
+  // null), or for AVX2 their low and high nibbles.
   const bool split = isa == ISA_AVX2;
-  const u64 *xa = in, *xb = nullptr;
-  std::vector<u64> in_lo, in_hi;
-  if (split) {
-    const int64_t total = N * H * W * in_words;
-    const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
-    in_lo.resize(total);
-    in_hi.resize(total);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < total; ++i) {
-      in_lo[i] = in[i] & nibbles;
-      in_hi[i] = (in[i] >> 4) & nibbles;
-    }
-    xa = in_lo.data();
-    xb = in_hi.data();
-  }
+  std::vector<u64> own(in ? 0 : pixels * in_words);
+  std::vector<u64> in_lo(split ? pixels * in_words : 0),
+      in_hi(split ? pixels * in_words : 0);
+  const u64 *bits_in = in ? in : own.data();
+  const u64 *xa = split ? in_lo.data() : bits_in;
+  const u64 *xb = split ? in_hi.data() : nullptr;
   // Word k of a patch: at off[k] from its first word in the input, or at k
   // in a gathered (zero-padded) copy.
   std::vector<int64_t> off(K), ident(K);
@@ -349,6 +336,21 @@ extern "C" int mmbnn_conv(
   if (out_bits) std::memset(out_bits, 0, sizeof(u64) * N * OH * OW * out_words);
 #pragma omp parallel num_threads(threads)
   {
+    // One parallel region per call: each pass ends at the loop's barrier.
+    if (!in) {
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < pixels; ++p)
+        for (int64_t g = 0; g < G; ++g)
+          pack(xf + p * G * Cg + g * Cg, Cg, own.data() + (p * G + g) * Cgw);
+    }
+    if (split) {
+      const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < pixels * in_words; ++i) {
+        in_lo[i] = bits_in[i] & nibbles;
+        in_hi[i] = (bits_in[i] >> 4) & nibbles;
+      }
+    }
     std::vector<u64> patch(OW * K), patch_hi(split ? OW * K : 0);
     std::vector<unsigned char> valid(OW * T);
     std::vector<int32_t> nvalid(OW), n_in(OW), acc(OW * BLOCK);
