@@ -594,3 +594,19 @@ def test_fused_conv_modules_of_the_ssd_vgg(act):
     assert calls == ['layers.conv1_1.bn']  # the real first conv's
     for a, b in zip(out, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('isa', PATHS)
+def test_pack_activations_of_any_layout_and_dtype(monkeypatch, isa):
+    """The packed sign bits of [N, C, H, W] inputs, NCHW or channels-last,
+    in float32 (the library) or other dtypes (PyTorch), per group, against
+    pack_bits of the signs taken by hand."""
+    _force(monkeypatch, isa)
+    x = torch.randn(2, 70, 3, 5, generator=torch.Generator().manual_seed(11))
+    x[1, 3, 2, 4] = 0.0
+    for groups in (1, 2):
+        bits = (x >= 0).permute(0, 2, 3, 1).reshape(2, 3, 5, groups, -1)
+        expected = kernels.pack_bits(bits).reshape(2, 3, 5, -1)
+        for t in (x, x.contiguous(memory_format=torch.channels_last),
+                  x.double(), x.half()):
+            assert torch.equal(kernels.pack_activations(t, groups), expected)
