@@ -50,7 +50,7 @@ def main(argv=None):
     # Fail before building the model.
     if packed:
         from mmbnn.deploy.packed_file import read_packed
-        read_packed(args.checkpoint)
+        contents = read_packed(args.checkpoint)
     else:
         check_checkpoint_file(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
@@ -66,7 +66,8 @@ def main(argv=None):
     if packed:
         from mmbnn.deploy.export import install_packed
         model = getattr(runner.model, 'module', runner.model)
-        install_packed(model, args.checkpoint, fuse=not args.exact)
+        install_packed(model, args.checkpoint, fuse=not args.exact,
+                       contents=contents)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(

@@ -68,12 +68,15 @@ def export_model(cfg, checkpoint: str, out: str, fp16: bool = False) -> dict:
                 checkpoint_ratio=os.path.getsize(checkpoint) / size)
 
 
-def install_packed(model: nn.Module, path: str, fuse: bool = True) -> dict:
+def install_packed(model: nn.Module, path: str, fuse: bool = True,
+                   contents=None) -> dict:
     """Put the XNOR twins of ``model``'s binary layers in place and load the
-    tensors of the ``.mmbnn`` file ``path`` into it; returns the file's meta.
-    A file that does not fit the model (missing, unexpected or mis-shaped
-    tensors) is an error naming them, before the model is changed."""
-    tensors, meta = read_packed(path)
+    tensors of the ``.mmbnn`` file ``path`` into it (``contents``: what
+    ``read_packed(path)`` returned, if the caller read it already); returns
+    the file's meta. A file that does not fit the model (missing, unexpected
+    or mis-shaped tensors) is an error naming them, before the model is
+    changed."""
+    tensors, meta = contents if contents is not None else read_packed(path)
     # Fitted on a converted copy first: a file that does not fit leaves the
     # model as it was.
     load_fitting_state_dict(to_xnor(copy.deepcopy(model), fuse=False),

@@ -11,8 +11,8 @@ import torch
 
 from .estimators import ste_sign
 
-__all__ = ['imb', 'imb_from_standardized', 'imb_standardize', 'power_of_two_scale', 'xnor', 'sign',
-           'WEIGHT_BINARIZERS']
+__all__ = ['imb', 'imb_from_standardized', 'imb_standardize',
+           'power_of_two_scale', 'xnor', 'sign', 'WEIGHT_BINARIZERS']
 
 Estimator = Callable[[torch.Tensor], torch.Tensor]
 

@@ -207,18 +207,24 @@ static Packer pick_packer(int isa) {
   return isa == ISA_SCALAR ? pack_scalar : pack_avx2;
 }
 
-// Sign bits of a channels-last float tensor [N, C, H, W] (pixel stride C,
-// channel stride 1) into [N, H, W, G * Cgw] words, each group's channels
-// starting a new word.
+// Sign bits of pixel p of a channels-last float tensor (pixel stride C,
+// channel stride 1) into its G * Cgw words, each group's channels starting a
+// new word.
+static inline void pack_pixel(Packer pack, const float *x, int64_t p,
+                              int64_t C, int64_t G, u64 *out) {
+  const int64_t Cg = C / G, Cgw = (Cg + 63) / 64;
+  for (int64_t g = 0; g < G; ++g)
+    pack(x + p * C + g * Cg, Cg, out + (p * G + g) * Cgw);
+}
+
+// Sign bits of a channels-last float tensor [N, C, H, W] into
+// [N, H, W, G * Cgw] words (P = N * H * W pixels).
 extern "C" int mmbnn_pack(const float *x, int64_t P, int64_t C, int64_t G,
                           u64 *out, int isa, int threads) {
   if (!mmbnn_isa_supported(isa)) return -1;
   const Packer pack = pick_packer(isa);
-  const int64_t Cg = C / G, Cgw = (Cg + 63) / 64;
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t p = 0; p < P; ++p)
-    for (int64_t g = 0; g < G; ++g)
-      pack(x + p * C + g * Cg, Cg, out + (p * G + g) * Cgw);
+  for (int64_t p = 0; p < P; ++p) pack_pixel(pack, x, p, C, G, out);
   return 0;
 }
 
@@ -340,8 +346,7 @@ extern "C" int mmbnn_conv(
     if (!in) {
 #pragma omp for schedule(static)
       for (int64_t p = 0; p < pixels; ++p)
-        for (int64_t g = 0; g < G; ++g)
-          pack(xf + p * G * Cg + g * Cg, Cg, own.data() + (p * G + g) * Cgw);
+        pack_pixel(pack, xf, p, G * Cg, G, own.data());
     }
     if (split) {
       const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
