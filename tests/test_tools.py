@@ -127,11 +127,24 @@ def test_stock_mmdet_train_tool_takes_mmbnn_config(tmp_path, voc_root):
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_1.pth'))
 
 
-def test_dist_test_two_processes_gloo(voc_run, voc_root):
+def test_dist_test_two_processes_gloo(voc_run, voc_root, tmp_path):
+    """Two ranks write to one stdout: the metrics and the drawn-detections
+    path come from the main process only, each line once and whole."""
     result = run(['bash', osp.join(ROOT, 'tools', 'dist_test.sh'), DEMO_CONFIG,
-                  osp.join(voc_run, 'trained.pth'), '2', '--work-dir', voc_run,
-                  '--data-root', osp.join(voc_root, 'VOCdevkit', ''),
+                  osp.join(voc_run, 'trained.pth'), '2', '--work-dir',
+                  str(tmp_path), '--data-root',
+                  osp.join(voc_root, 'VOCdevkit', ''), '--show-dir', 'vis',
                   '--cfg-options', *QUICK_LOADERS],
                  env=dict(PYTHON=sys.executable, PORT=str(_free_port()),
                           OMP_NUM_THREADS='1'))
+    # The tool's own lines (not mmengine's log lines, which also name the
+    # metrics).
+    lines = [line for line in result.stdout.splitlines()
+             if ' - mmengine - ' not in line]
+    metric_lines = [line for line in lines if 'pascal_voc/' in line]
+    keys = [line.split(':')[0] for line in metric_lines]
+    assert keys and len(keys) == len(set(keys)), metric_lines
+    for line in metric_lines:
+        assert re.fullmatch(r'pascal_voc/[\w.]+: [0-9.]+', line), line
     assert 0.0 <= _metric(result.stdout, 'pascal_voc/mAP') <= 1.0
+    assert sum('drawn detections:' in line for line in lines) == 1, lines[-20:]

@@ -4,6 +4,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mmengine.dist import is_main_process  # noqa: E402
+
 import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
 from mmbnn.utils.config import (add_common_args, build_runner,  # noqa: E402
                                 exit_on_user_error, load_config)
@@ -73,12 +75,14 @@ def main(argv=None):
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     metrics = runner.test()
-    for key, value in metrics.items():
-        print(f'{key}: {value:.4f}' if isinstance(value, float) else
-              f'{key}: {value}')
-    if args.show_dir:
-        print('drawn detections:',
-              os.path.join(runner.log_dir, args.show_dir))
+    # Every rank gets the metrics; the user reads them once.
+    if is_main_process():
+        for key, value in metrics.items():
+            print(f'{key}: {value:.4f}' if isinstance(value, float) else
+                  f'{key}: {value}')
+        if args.show_dir:
+            print('drawn detections:',
+                  os.path.join(runner.log_dir, args.show_dir))
     return metrics
 
 
