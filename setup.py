@@ -8,8 +8,8 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmbnn', 'mmbnn.*']),
-    # The XNOR-popcount kernels, compiled on first use (mmbnn/deploy/kernels.py).
-    package_data={'mmbnn.deploy': ['csrc/*.cpp']},
+    # The native library's sources, compiled on first use (mmbnn/ops/native.py).
+    package_data={'mmbnn.ops': ['csrc/*.cpp', 'csrc/*.h']},
     python_requires='>=3.9',
     install_requires=[
         'torch>=2.0',
@@ -25,7 +25,8 @@ setup(
     ],
     extras_require={
         'tests': ['pytest>=7', 'pytest-timeout', 'pytest-xdist>=3.5',
-                  'hypothesis>=6.100'],
+                  'hypothesis>=6.100',
+                  'import-linter>=2.1'],  # tests/test_layout.py
         # make mutation (docs/testing.md); not needed by make test or CI
         'dev': ['mutmut>=3.3,<4'],
     },

@@ -3,20 +3,12 @@
 #   1x1 downsample shortcuts, a shortcut around every binary 3x3 conv,
 #   Hardtanh) and the FPN convs -- mode 'backbone+neck'. Real: every BN, the
 #   RPN and RoI heads (their prediction layers stay real).
-# Weights: IMB; activations: sign; gradients: DTE (see bnn_ssd300_voc.py).
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py']
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+# Binarization: DIR-Net's (_base_/binary/dirnet.py: IMB weights, sign
+#   activations, DTE gradients on the two-stage schedule).
+_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+          './_base_/mmbnn.py', './_base_/binary/dirnet.py']
 
 binarized = 'backbone+neck'
-binary_conv = dict(
-    type='BinaryConv2d',
-    binarize='both',
-    weight_binarizer='imb',
-    activation_binarizer='sign',
-    weight_estimator='dte',
-    activation_estimator='dte',
-    epsilon=0.1,
-    delta=0.1)
 
 model = dict(
     backbone=dict(
@@ -26,17 +18,14 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
         norm_eval=False,
-        conv_cfg=binary_conv,
+        conv_cfg=_base_.dirnet_conv,
         norm_cfg=dict(type='BN', requires_grad=True),
         act_cfg=dict(type='Hardtanh'),
         init_cfg=None),
-    neck=dict(in_channels=[64, 128, 256, 512], conv_cfg=binary_conv,
+    neck=dict(in_channels=[64, 128, 256, 512], conv_cfg=_base_.dirnet_conv,
               norm_cfg=dict(type='BN')))
 
-custom_hooks = [
-    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
-         boundary=None, by_epoch=False, log_interval=50),
-]
+custom_hooks = [_base_.dte_scheduler]
 
 dataset_type = 'CheckedCocoDataset'
 train_dataloader = dict(dataset=dict(type=dataset_type))

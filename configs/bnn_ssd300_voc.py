@@ -3,25 +3,15 @@
 #   on conv4_3, dilated fc6) and the SSD extra layers (neck) -- mode
 #   'backbone+neck'. Real: the stem conv (conv1_1), every BN, the head's
 #   classification/regression prediction convs.
-# Weights: IMB (balanced, standardized, power-of-two scaled sign).
-# Activations: sign. Gradients: DTE, two stages over training progress, with
-#   the distribution-sensitive cap on t (epsilon 0.1, delta 0.1).
+# Binarization: DIR-Net's (_base_/binary/dirnet.py: IMB weights, sign
+#   activations, DTE gradients on the two-stage schedule).
 # Start the backbone from a binary ImageNet checkpoint with
 #   --cfg-options model.backbone.init_cfg.type=Pretrained \
 #                 model.backbone.init_cfg.checkpoint=checkpoints/<file>.pth
-_base_ = ['mmdet::pascal_voc/ssd300_voc0712.py']
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+_base_ = ['mmdet::pascal_voc/ssd300_voc0712.py', './_base_/mmbnn.py',
+          './_base_/binary/dirnet.py']
 
 binarized = 'backbone+neck'
-binary_conv = dict(
-    type='BinaryConv2d',
-    binarize='both',
-    weight_binarizer='imb',
-    activation_binarizer='sign',
-    weight_estimator='dte',
-    activation_estimator='dte',
-    epsilon=0.1,
-    delta=0.1)
 # No activation between BN and the next sign (a ReLU would make every sign +1;
 # Hardtanh's zero gradient beyond 1 starves a VGG without shortcuts: see
 # docs/benchmarks.md). shortcuts=True adds Bi-Real shortcuts [choice].
@@ -32,21 +22,19 @@ model = dict(
         _delete_=True,
         type='SSDVGGBN',
         widen_factor=1.0,
-        conv_cfg=binary_conv,
+        conv_cfg=_base_.dirnet_conv,
         norm_cfg=dict(type='BN'),
         act_cfg=binary_act,
         fc6_dilation=6,
         shortcuts=False,
         out_features=('conv4_3', 'fc7')),
-    neck=dict(conv_cfg=binary_conv, norm_cfg=dict(type='BN'), act_cfg=binary_act))
+    neck=dict(conv_cfg=_base_.dirnet_conv, norm_cfg=dict(type='BN'),
+              act_cfg=binary_act))
 
-# The DTE schedule, per iteration: stage 1 (k = 1/t) while t grows from
-# t_min to 1, stage 2 (k = 1) up to t_max; boundary None = where t crosses 1.
 custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
-    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
-         boundary=None, by_epoch=False, log_interval=50),
+    _base_.dte_scheduler,
 ]
 
 # Same data as the stock config, read through the checked dataset class.

@@ -1,14 +1,19 @@
 """mmbnn: binary neural networks (DIR-Net, AdamBNN) for MMDetection 3.x.
 
-Importing it (or ``custom_imports = dict(imports=['mmbnn'])`` in a config)
-applies the stack's compatibility fixes and registers mmbnn's modules in
-mmdet's registries, so stock mmdet configs can name them.
+A light root: importing ``mmbnn`` (or its floor, ``mmbnn.ops``) imports
+nothing from mm and registers nothing. ``import mmbnn.plugin`` (or
+``custom_imports = dict(imports=['mmbnn.plugin'])`` in a config) registers
+mmbnn's modules in mmengine's root registries, where mmdet and mmpretrain
+configs find them, and applies the stack's compatibility fixes
+(``mmbnn.registry``). The package's map is docs/package_map.md.
 """
-from .utils.compat import apply_all as _apply_compat_fixes
 from .version import __version__
 
-_apply_compat_fixes()
+__all__ = ['__version__', 'register_all_modules']
 
-from . import datasets, engine, models  # noqa: E402,F401 (registration)
 
-__all__ = ['__version__']
+def register_all_modules() -> None:
+    """Register every mmbnn module and apply the stack's fixes (what
+    importing ``mmbnn.plugin`` does)."""
+    from .plugin import register_all_modules as register
+    register()

@@ -6,6 +6,8 @@ import sys
 import pytest
 import torch
 
+import mmbnn.plugin  # noqa: F401 (registration, the stack's fixes)
+
 if os.environ.get('PYTEST_XDIST_WORKER'):
     # One thread per xdist worker (make test runs one worker per core), also
     # for the tools the tests start.

@@ -12,7 +12,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from conftest import ROOT, imagenet_data_options, run, tool
 
 TWO_STEP = osp.join(ROOT, 'configs', 'demo',
@@ -44,7 +43,8 @@ DECAYED = {'conv.weight', 'binary.weight'}
 @pytest.mark.parametrize('weight_decay', [5e-6, 0.0])
 def test_only_conv_kernels_get_weight_decay(weight_decay):
     from mmengine.optim import build_optim_wrapper
-    import mmbnn  # noqa: F401 (registers the constructor)
+
+    import mmbnn.plugin  # noqa: F401 (registers the constructor)
     model = _Mixed()
     wrapper = build_optim_wrapper(model, dict(
         constructor='ConvDecayOptimWrapperConstructor',
@@ -63,8 +63,9 @@ def test_only_conv_kernels_get_weight_decay(weight_decay):
 
 def test_each_step_decays_with_its_own_value():
     from mmengine.optim import build_optim_wrapper
-    from mmbnn.engine.steps import step_config
-    from mmbnn.utils.config import load_config
+
+    from mmbnn.apis import load_config
+    from mmbnn.engine.train_steps import step_config
     cfg = load_config(TWO_STEP)
     seen = []
     for index in range(2):
@@ -108,7 +109,9 @@ def test_a_mode_never_binarizes_what_the_config_keeps_real():
 
 def test_binarize_mode_hook_restricts_every_binary_layer_before_the_run():
     from types import SimpleNamespace
+
     from mmengine.logging import MMLogger
+
     from mmbnn.engine.hooks import BinarizeModeHook
     from mmbnn.models.layers import BinaryConv2d, BinaryLinear
     model = nn.Sequential(BinaryConv2d(2, 2, 1), nn.Conv2d(2, 2, 1),
@@ -136,7 +139,7 @@ def test_binarize_mode_hook_restricts_every_binary_layer_before_the_run():
     ([dict(binarize='both', max_epochs=0)], 'max_epochs must be an int'),
 ])
 def test_bad_train_steps_are_refused(steps, message):
-    from mmbnn.utils.config import load_config
+    from mmbnn.apis import load_config
     with pytest.raises((ValueError, KeyError), match=message):
         load_config(TWO_STEP, cfg_options=dict(train_steps=steps))
 
@@ -281,10 +284,11 @@ def test_reactnet_a_shapes_and_parameter_count():
 
 
 def test_reactnet_a_in_classifier_and_detector_configs():
-    from mmengine.registry import MODELS
-    import mmbnn  # noqa: F401
     from mmdet.registry import MODELS as DET_MODELS
+    from mmengine.registry import MODELS
     from mmpretrain.registry import MODELS as CLS_MODELS
+
+    import mmbnn.plugin  # noqa: F401
     for registry in (MODELS, DET_MODELS, CLS_MODELS):
         net = registry.build(dict(type='ReActNetA', widen_factor=0.25,
                                   out_indices=(3, 4)))
@@ -343,6 +347,7 @@ _RUNS = itertools.count()
 
 def _toy_model():
     from mmengine.model import BaseModel
+
     from mmbnn.models.layers import BinaryConv2d
 
     class Toy(BaseModel):
@@ -441,7 +446,8 @@ def _toy_runner(work_dir, hooks, model=None, epochs=1, checkpoint=False,
     trains by iterations instead of ``epochs``. ``checkpoint``: False, True
     (every epoch) or a CheckpointHook config."""
     from mmengine.runner import Runner
-    import mmbnn  # noqa: F401
+
+    import mmbnn.plugin  # noqa: F401
     torch.manual_seed(0)
     data = [dict(inputs=torch.randn(3, 6, 6), labels=int(i % 4))
             for i in range(24)]
@@ -652,6 +658,7 @@ def test_diagnostics_without_saved_state_count_from_the_loaded_weights(
 def test_diagnostics_refuse_a_model_without_binary_layers_and_other_runs(
         tmp_path):
     from types import SimpleNamespace
+
     from mmbnn.engine.hooks import BNNDiagnosticsHook
     model = _toy_model()
     model.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
@@ -696,6 +703,7 @@ def test_saturation_is_sampled_from_training_forwards_only():
     """A validation forward between a sampling iteration and the next is not
     sampled; a training forward is, by the formula."""
     from types import SimpleNamespace
+
     from mmbnn.engine.hooks import BNNDiagnosticsHook
     model = _toy_model()
     hook = BNNDiagnosticsHook(interval=1)
@@ -712,9 +720,9 @@ def test_saturation_is_sampled_from_training_forwards_only():
 
 
 def test_diagnostics_primitives_by_hand():
-    from mmbnn.analysis.diagnostics import (abs_histogram, count_flips,
-                                            latent_signs, pack_bits,
-                                            unpack_bits)
+    from mmbnn.ops import abs_histogram, count_flips, latent_signs
+    from mmbnn.ops.bits import pack_bool_bytes as pack_bits
+    from mmbnn.ops.bits import unpack_bool_bytes as unpack_bits
     signs, = latent_signs([torch.tensor([-1.0, 0.0, 2.0])])
     assert signs.tolist() == [False, True, True]  # sign(0) = +1
     with pytest.raises(ValueError, match='2 tensors before, 1 after'):
@@ -742,7 +750,8 @@ def test_reactnet_block_forward_by_hand():
     """A doubling, strided block rebuilt from functional ops (real convs):
     u = rprelu1(bn1(conv3x3(x + b1)) + avgpool(x)); out = rprelu2(cat_i
     (bn2_i(conv1x1_i(u + b2)) + u))."""
-    from mmbnn.models.backbones.reactnet import ReActBlock, ReActNetA
+    from mmbnn.models.backbones.reactnet import ReActNetA
+    from mmbnn.models.layers.reactnet import ReActBlock
 
     def rprelu(act, v):
         c = (1, -1, 1, 1)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import mmbnn  # noqa: F401 (registers the checked local loader)
+import mmbnn.plugin  # noqa: F401 (registers the checked local loader)
+from mmbnn.models.utils.state_dict import load_fitting_state_dict
 from mmbnn.utils.checkpoint import (CheckpointError, CheckpointMismatchError,
-                                    UnsafeCheckpointError,
-                                    load_fitting_state_dict, read_checkpoint,
+                                    UnsafeCheckpointError, read_checkpoint,
                                     state_dict_of)
 
 

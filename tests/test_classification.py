@@ -11,9 +11,9 @@ import types
 
 import pytest
 import torch
-
-from conftest import (NUM_CLASSES, ROOT, check_binary_parts,
-                      imagenet_data_options as _data_options, run, tool)
+from conftest import NUM_CLASSES, ROOT, check_binary_parts
+from conftest import imagenet_data_options as _data_options
+from conftest import run, tool
 from test_configs import CLASSIFIER_CONFIGS
 
 DEMO_BNN_CLS = osp.join(ROOT, 'configs', 'demo', 'bnn_vgg16-w0.25_synthimagenet.py')
@@ -30,7 +30,7 @@ def cifar_root(tmp_path_factory):
 
 
 def _classifier_cfg(path, imagenet_root, cifar_root):
-    from mmbnn.utils.config import load_config
+    from mmbnn.apis import load_config
     cifar = 'cifar' in osp.basename(path)
     root = osp.join(cifar_root if cifar else imagenet_root, '')
     cfg = load_config(path)
@@ -106,9 +106,9 @@ def test_test_tool_prints_top1_and_top5(pretrained, imagenet_root):
 
 
 def _detector(init_cfg):
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
     init_default_scope('mmdet')
     cfg = Config.fromfile(DEMO_BNN_DET)
     cfg.model.backbone.init_cfg = init_cfg
@@ -149,8 +149,7 @@ def test_hand_off_with_a_wrong_prefix_lists_the_missing_keys(pretrained):
 
 
 def test_hand_off_allows_only_named_keys(pretrained, tmp_path):
-    from mmbnn.utils.checkpoint import (CheckpointMismatchError,
-                                        read_checkpoint)
+    from mmbnn.utils.checkpoint import CheckpointMismatchError, read_checkpoint
     _, checkpoint = pretrained
     state = read_checkpoint(checkpoint)['state_dict']
     del state['backbone.layers.fc7.conv.weight']
@@ -190,8 +189,9 @@ def _rbd_config(tmp_path, imagenet_root):
 def _assert_student_only_checkpoint(path):
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
-    from mmbnn.utils.checkpoint import (load_fitting_state_dict,
-                                        read_checkpoint, state_dict_of)
+
+    from mmbnn.models.utils.state_dict import load_fitting_state_dict
+    from mmbnn.utils.checkpoint import read_checkpoint, state_dict_of
     state = state_dict_of(read_checkpoint(path))
     assert not any('teacher' in k for k in state)
     init_default_scope('mmpretrain')
@@ -238,14 +238,15 @@ def test_rbd_under_the_two_process_launcher(tmp_path, imagenet_root):
 ])
 def test_rbd_on_detectors_trains_a_step(tmp_path, voc_root, coco_root,
                                         student_cfg, teacher_cfg, coco):
+    from mmdet.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate
     from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
-    from mmdet.registry import DATASETS, MODELS
-    from mmbnn.engine.hooks import RBDHook
-    from mmbnn.utils.config import load_config
     from test_configs import _shrink_resizes
+
+    from mmbnn.apis import load_config
+    from mmbnn.engine.hooks import RBDHook
 
     root = osp.join(coco_root, '') if coco else osp.join(voc_root, 'VOCdevkit', '')
     teacher_path = osp.join(ROOT, 'configs', teacher_cfg)

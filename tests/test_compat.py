@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-import mmbnn  # noqa: F401
+import mmbnn.plugin  # noqa: F401
 
 
 def _runner_like_checkpoint(path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT, check_binary_parts
-from mmbnn.utils.config import load_config
+from mmbnn.apis import load_config
 
 # configs/_base_ holds fragments (schedules, step recipes), not whole configs.
 ALL_CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),

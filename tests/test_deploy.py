@@ -11,15 +11,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import ROOT, tool
-from mmbnn.deploy import kernels
-from mmbnn.deploy.export import build_model, export_model, load_runtime_model
+from mmbnn.apis import init_model, load_config
+from mmbnn.deploy import XnorConv2d, XnorLinear, export_model, to_xnor
 from mmbnn.deploy.packed_file import (FORMAT_VERSION, PackedFileError,
                                       read_packed, write_packed)
-from mmbnn.deploy.runtime import XnorConv2d, XnorLinear, to_xnor
+from mmbnn.models.builder import build_model
 from mmbnn.models.layers import BinaryConv2d, BinaryLinear
-from mmbnn.utils.config import load_config
+from mmbnn.ops import native
+from mmbnn.ops.bits import pack_bit_words, unpack_bit_words
+from mmbnn.ops.xnor_conv import PackedWeight, pack_activations, xnor_conv2d
 
-PATHS = list(kernels.ISAS) + ['reference']
+PATHS = list(native.ISAS) + ['reference']
 R18 = os.path.join(ROOT, 'configs', 'imagenet',
                    'bnn_resnet18-bireal_8xb32_in1k.py')
 DEMO_BNN = os.path.join(ROOT, 'configs', 'demo',
@@ -27,10 +29,10 @@ DEMO_BNN = os.path.join(ROOT, 'configs', 'demo',
 
 
 def _force(monkeypatch, isa):
-    if isa not in kernels.available_isas():
+    if isa not in native.available_isas():
         pytest.skip(f'this machine cannot run the {isa} path')
     monkeypatch.setenv('MMBNN_ISA', isa)
-    assert kernels.select_isa() == isa
+    assert native.select_isa() == isa
 
 
 def _signs(t):
@@ -38,8 +40,8 @@ def _signs(t):
 
 
 def _packed(w):
-    return kernels.PackedWeight(
-        kernels.pack_bits((w >= 0).permute(0, 2, 3, 1)), w.shape[1], 1)
+    return PackedWeight(
+        pack_bit_words((w >= 0).permute(0, 2, 3, 1)), w.shape[1], 1)
 
 
 # Odd and word-straddling channel counts, kernel, stride, padding, dilation,
@@ -61,9 +63,9 @@ def test_packed_conv_equals_conv2d_of_signs_on_every_path(monkeypatch, isa):
         if i % 2:
             x = x.contiguous(memory_format=torch.channels_last)
         w = torch.randn(cout, cin // g, k, k, generator=gen)
-        bits = kernels.pack_bits((w >= 0).permute(0, 2, 3, 1))
-        weight = kernels.PackedWeight(bits, cin, g)
-        y, _ = kernels.xnor_conv2d(x, weight, (s, s), (p, p), (d, d))
+        bits = pack_bit_words((w >= 0).permute(0, 2, 3, 1))
+        weight = PackedWeight(bits, cin, g)
+        y, _ = xnor_conv2d(x, weight, (s, s), (p, p), (d, d))
         expected = F.conv2d(_signs(x), _signs(w), None, s, p, d, g)
         assert torch.equal(y, expected), (cin, cout, k, s, p, d, g)
 
@@ -80,14 +82,14 @@ def test_fused_output_transform_on_every_path(monkeypatch, isa):
         alpha = torch.rand(cout, generator=gen) * 0.1
         beta = torch.randn(cout, generator=gen)
         res = torch.randn(1, cout, 6, 5, generator=gen)
-        y, bits = kernels.xnor_conv2d(
+        y, bits = xnor_conv2d(
             x, _packed(w), (1, 1), (1, 1), (1, 1), alpha, beta, res, clip=True,
             want_bits=True)
         dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
         expected = (alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1) +
                     res).clamp(-1, 1)
         assert torch.equal(y, expected)
-        unpacked = kernels.unpack_bits(bits, cout).permute(0, 3, 1, 2)
+        unpacked = unpack_bit_words(bits, cout).permute(0, 3, 1, 2)
         assert torch.equal(unpacked, expected >= 0)
         assert bits.shape == (1, 6, 5, (cout + 63) // 64)
 
@@ -101,23 +103,23 @@ def test_threads_split_rows_and_channel_ranges_alike(monkeypatch, isa):
     x = torch.randn(1, 70, 3, 4, generator=gen)
     w = torch.randn(200, 70, 3, 3, generator=gen)
     alpha, beta = torch.rand(200, generator=gen), torch.randn(200, generator=gen)
-    runs = [kernels.xnor_conv2d(x, _packed(w), (1, 1), (1, 1), (1, 1), alpha,
+    runs = [xnor_conv2d(x, _packed(w), (1, 1), (1, 1), (1, 1), alpha,
                                 beta, want_bits=True, threads=threads)
             for threads in (1, 2, 3, 8)]
     dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
     expected = alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1)
     for y, bits in runs:
         assert torch.equal(y, expected)
-        assert torch.equal(kernels.unpack_bits(bits, 200).permute(0, 3, 1, 2),
+        assert torch.equal(unpack_bit_words(bits, 200).permute(0, 3, 1, 2),
                            expected >= 0)
 
 
 def test_zero_padding_adds_nothing_by_hand(monkeypatch):
     """All +1 input and weights, 3x3, padding 1: a corner sees 4 taps, an
     edge 6, the inside 9 (a padded zero is neither +1 nor -1)."""
-    for isa in kernels.available_isas():
+    for isa in native.available_isas():
         monkeypatch.setenv('MMBNN_ISA', isa)
-        y, _ = kernels.xnor_conv2d(torch.ones(1, 3, 4, 4),
+        y, _ = xnor_conv2d(torch.ones(1, 3, 4, 4),
                                    _packed(torch.ones(2, 3, 3, 3)), (1, 1),
                                    (1, 1))
         per_channel = torch.tensor([[4., 6, 6, 4], [6, 9, 9, 6],
@@ -131,18 +133,18 @@ def test_conv_arguments_that_do_not_fit_are_refused():
     x = torch.ones(1, 70, 5, 5)
     with pytest.raises(ValueError, match='input has 69 channels, the layer '
                        'takes 70'):
-        kernels.xnor_conv2d(x[:, :69], weight)
+        xnor_conv2d(x[:, :69], weight)
     with pytest.raises(ValueError, match='smaller than the 3x3 kernel'):
-        kernels.xnor_conv2d(x[:, :, :2, :2], weight)
+        xnor_conv2d(x[:, :, :2, :2], weight)
     with pytest.raises(ValueError, match=r'residual must be float32 '
                        r'\(1, 8, 3, 3\)'):
-        kernels.xnor_conv2d(x, weight, residual=torch.zeros(1, 8, 5, 5))
+        xnor_conv2d(x, weight, residual=torch.zeros(1, 8, 5, 5))
     with pytest.raises(ValueError, match=r'packed input must be contiguous '
                        r'int64 \(1, 5, 5, 2\)'):
-        kernels.xnor_conv2d(x, weight, packed=torch.zeros(1, 5, 5, 1,
+        xnor_conv2d(x, weight, packed=torch.zeros(1, 5, 5, 1,
                                                           dtype=torch.int64))
     with pytest.raises(ValueError, match='do not split into 3 groups'):
-        kernels.PackedWeight(weight.bits, 70, 3)
+        PackedWeight(weight.bits, 70, 3)
 
 
 def test_bit_layout_by_hand():
@@ -150,35 +152,35 @@ def test_bit_layout_by_hand():
     bits[0, [0, 2]] = True        # word 0 = 0b101
     bits[1, 64] = True            # second word, bit 0
     bits[1, 63] = True            # the top bit of the first word
-    words = kernels.pack_bits(bits)
+    words = pack_bit_words(bits)
     assert words.shape == (2, 2)
     assert words[0].tolist() == [5, 0]
     assert words[1].tolist() == [-(1 << 63), 1]
-    assert torch.equal(kernels.unpack_bits(words, 65), bits)
+    assert torch.equal(unpack_bit_words(words, 65), bits)
     # Activations: a group's channels start a new word.
     x = torch.full((1, 4, 1, 1), -1.0)
     x[0, 1] = x[0, 2] = 0.5
-    for isa in kernels.available_isas():
-        packed = kernels.pack_activations(x, groups=2, isa=isa)
+    for isa in native.available_isas():
+        packed = pack_activations(x, groups=2, isa=isa)
         assert packed.flatten().tolist() == [0b10, 0b01], isa
 
 
 def test_instruction_set_choice_and_errors(monkeypatch):
     monkeypatch.delenv('MMBNN_ISA', raising=False)
-    assert kernels.select_isa() == kernels.available_isas()[0]
+    assert native.select_isa() == native.available_isas()[0]
     monkeypatch.setenv('MMBNN_ISA', 'sse9')
     with pytest.raises(ValueError, match=r"unknown instruction set 'sse9'"):
-        kernels.select_isa()
-    missing = [isa for isa in kernels.ISAS
-               if isa not in kernels.available_isas()]
-    if missing and kernels._library() is not None:
+        native.select_isa()
+    missing = [isa for isa in native.ISAS
+               if isa not in native.available_isas()]
+    if missing and native.library() is not None:
         monkeypatch.setenv('MMBNN_ISA', missing[0])
         with pytest.raises(RuntimeError, match='this CPU does not support it'):
-            kernels.select_isa()
+            native.select_isa()
 
 
 def _clear_kernel_caches():
-    for cached in (kernels._library, kernels._native_isas, kernels._select):
+    for cached in (native.library, native._native_isas, native._select):
         cached.cache_clear()
 
 
@@ -194,11 +196,11 @@ def test_no_compiler_means_the_reference_path_with_a_warning(monkeypatch):
     try:
         with pytest.warns(UserWarning, match='could not be built.*no C.. '
                           'compiler.*reference path'):
-            assert kernels.available_isas() == ['reference']
-        assert kernels.select_isa() == 'reference'
-        with pytest.raises(RuntimeError, match='kernels are not built'):
-            kernels.select_isa('avx2')
-        y, _ = kernels.xnor_conv2d(torch.ones(1, 3, 4, 4),
+            assert native.available_isas() == ['reference']
+        assert native.select_isa() == 'reference'
+        with pytest.raises(RuntimeError, match='native library is not built'):
+            native.select_isa('avx2')
+        y, _ = xnor_conv2d(torch.ones(1, 3, 4, 4),
                                    _packed(torch.ones(2, 3, 3, 3)), (1, 1),
                                    (1, 1))
         assert y[0, 0, 0, 0] == 12
@@ -313,12 +315,12 @@ def resnet_export(tmp_path_factory):
 def test_exported_classifier_logits_and_size(resnet_export):
     cfg, model, ckpt, tmp = resnet_export
     out = str(tmp / 'r18.mmbnn')
-    report = export_model(cfg, ckpt, out)
+    report = export_model(init_model(cfg, ckpt), out, checkpoint=ckpt)
     x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         ref = model(x, mode='tensor')
-        exact = load_runtime_model(cfg, out, fuse=False)(x, mode='tensor')
-        fused = load_runtime_model(cfg, out, fuse=True)
+        exact = init_model(cfg, out, fuse=False)(x, mode='tensor')
+        fused = init_model(cfg, out, fuse=True)
         fast = fused(x.contiguous(memory_format=torch.channels_last),
                      mode='tensor')
     assert torch.equal(exact, ref)
@@ -337,7 +339,8 @@ def test_exported_classifier_logits_and_size(resnet_export):
     # The rest: float32 weights less the binary layers' schedule buffers.
     assert report['file_bytes'] < bit_bytes + 4 * floats + 16 * 4096
     assert report['fp32_state_bytes'] == 4 * (floats + binary)
-    half = export_model(cfg, ckpt, str(tmp / 'r18h.mmbnn'), fp16=True)
+    half = export_model(init_model(cfg, ckpt), str(tmp / 'r18h.mmbnn'),
+                        fp16=True, checkpoint=ckpt)
     assert half['size_ratio'] > 15 > report['size_ratio'] > 10
     assert meta['source_checkpoint'] == 'r18.pth' and not meta['fp16']
     assert 'BiRealResNet' in meta['config']
@@ -346,11 +349,11 @@ def test_exported_classifier_logits_and_size(resnet_export):
 def test_runtime_refuses_a_file_for_another_model(resnet_export, tmp_path):
     cfg, model, ckpt, tmp = resnet_export
     out = str(tmp_path / 'r18.mmbnn')
-    export_model(cfg, ckpt, out)
+    export_model(init_model(cfg, ckpt), out, checkpoint=ckpt)
     other = load_config(R18, cfg_options={'model.backbone.depth': 34})
     with pytest.raises(Exception, match='does not fit.*missing keys.*'
                        'backbone.stages.0.2'):
-        load_runtime_model(other, out)
+        init_model(other, out)
 
 
 def test_export_tool(resnet_export, tmp_path):
@@ -386,13 +389,13 @@ def test_exported_demo_detector_detects_as_the_pytorch_model(tmp_path):
     ckpt = str(tmp_path / 'bnn.pth')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     out = str(tmp_path / 'bnn.mmbnn')
-    export_model(cfg, ckpt, out)
+    export_model(init_model(cfg, ckpt), out, checkpoint=ckpt)
     data = _demo_batch(model, 3)
     with torch.no_grad():
         ref = model.test_step(copy.deepcopy(data))
-        exact = load_runtime_model(cfg, out, fuse=False).test_step(
+        exact = init_model(cfg, out, fuse=False).test_step(
             copy.deepcopy(data))
-        fused = load_runtime_model(cfg, out, fuse=True).test_step(
+        fused = init_model(cfg, out, fuse=True).test_step(
             copy.deepcopy(data))
     for r, e, f in zip(ref, exact, fused):
         r, e, f = r.pred_instances, e.pred_instances, f.pred_instances
@@ -454,7 +457,7 @@ def test_test_tool_evaluates_an_exported_detector(tmp_path, voc_root):
     model = _randomize_norms(build_model(cfg), seed=2).eval()
     ckpt, packed = str(tmp_path / 'bnn.pth'), str(tmp_path / 'bnn.mmbnn')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
-    export_model(cfg, ckpt, packed)
+    export_model(init_model(cfg, ckpt), packed, checkpoint=ckpt)
     runs = {}
     for name in (ckpt, packed):
         out = str(tmp_path / (os.path.basename(name) + '.pkl'))
@@ -486,7 +489,7 @@ def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
     """With fuse=True the BNs after binary convs are never called (folded),
     every binary conv but the first reads the sign bits its predecessor
     wrote, and the result is the exact runtime's within float rounding."""
-    from mmbnn.deploy.runtime import fuse_xnor_blocks
+    from mmbnn.deploy import fuse_xnor_blocks
     model = _bireal()
     exact = to_xnor(copy.deepcopy(model), fuse=False)
     fused = to_xnor(copy.deepcopy(model), fuse=False)
@@ -496,14 +499,15 @@ def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
         if isinstance(m, nn.BatchNorm2d):
             m.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
     packed_given = []
-    real = kernels.xnor_conv2d
+    real = xnor_conv2d
 
     def spy(*args, **kwargs):
         packed_given.append(kwargs.get('packed', args[9] if len(args) > 9
                                        else None) is not None)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(kernels, 'xnor_conv2d', spy)
+    import mmbnn.deploy.xnor_layers as xnor_layers
+    monkeypatch.setattr(xnor_layers, 'xnor_conv2d', spy)
     x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         out = fused(x)
@@ -606,7 +610,7 @@ def test_pack_activations_of_any_layout_and_dtype(monkeypatch, isa):
     x[1, 3, 2, 4] = 0.0
     for groups in (1, 2):
         bits = (x >= 0).permute(0, 2, 3, 1).reshape(2, 3, 5, groups, -1)
-        expected = kernels.pack_bits(bits).reshape(2, 3, 5, -1)
+        expected = pack_bit_words(bits).reshape(2, 3, 5, -1)
         for t in (x, x.contiguous(memory_format=torch.channels_last),
                   x.double(), x.half()):
-            assert torch.equal(kernels.pack_activations(t, groups), expected)
+            assert torch.equal(pack_activations(t, groups), expected)

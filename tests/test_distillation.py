@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 
-import mmbnn  # noqa: F401
+import mmbnn.plugin  # noqa: F401
 from mmbnn.models.losses import logit_distillation_loss, rbd_loss, rbd_losses
 
 # ------------------------------------------------------------------ losses

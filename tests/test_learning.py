@@ -27,7 +27,7 @@ def learning_set(tmp_path_factory):
 
 
 def _runner(root, work_dir, seed):
-    from mmbnn.utils.config import build_runner, load_config
+    from mmbnn.apis import build_runner, load_config
     loaders = {}
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loaders[name] = dict(

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmbnn import ops
-from mmbnn.models.backbones.bireal_resnet import BiRealConv
+from mmbnn.models.layers.bireal import BiRealConv
 from mmbnn.models.layers import BinaryConv2d, BinaryLinear
 
 

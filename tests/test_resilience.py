@@ -227,7 +227,7 @@ def test_tools_close_the_process_group_on_the_way_out(tmp_path, fails):
     interpreter exit (SIGABRT, seen in a 2-process CI run); the tools'
     wrapper destroys it, after a normal end and after an error."""
     import torch.distributed as dist
-    from mmbnn.utils.config import exit_on_user_error
+    from mmbnn.apis import exit_on_user_error
 
     dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
                             rank=0, world_size=1)

@@ -14,7 +14,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-import mmbnn  # noqa: F401
+import mmbnn.plugin  # noqa: F401
 from mmbnn.engine.hooks import BinarySchedulerHook, EpochSeedHook
 from mmbnn.models.layers import BinaryConv2d
 from mmbnn.ops import dte_schedule, ede_schedule
@@ -325,7 +325,14 @@ def test_hook_passes_its_schedule_arguments():
     # A boundary other than the default one (0.5 for these t) is passed on.
     assert BinarySchedulerHook(t_min=0.25, t_max=4.0,
                                boundary=0.25).values(0.25) == (1.0, 1.0, 2)
-    assert BinarySchedulerHook().log_interval == 50  # the documented default
+    # The documented default: the LoggerHook's interval, else 50.
+    from mmengine.hooks import LoggerHook
+    for hooks, interval in (([LoggerHook(interval=7)], 7), ([], 50)):
+        hook = BinarySchedulerHook()
+        assert hook.log_interval is None
+        hook.before_train(types.SimpleNamespace(model=_Toy(), hooks=hooks))
+        assert hook.log_interval == interval
+    assert BinarySchedulerHook(log_interval=3).log_interval == 3
     BinarySchedulerHook(log_interval=1)  # the smallest allowed
     with pytest.raises(ValueError, match='log_interval must be >= 1, got 0'):
         BinarySchedulerHook(log_interval=0)
@@ -335,7 +342,7 @@ def test_hook_passes_its_schedule_arguments():
 
 def test_epoch_seed_hook_gives_each_rank_and_single_worker_its_own_stream(
         monkeypatch):
-    import mmbnn.engine.hooks.epoch_seed as module
+    import mmbnn.engine.hooks.epoch_seed_hook as module
     draws = {}
     for rank in (0, 1):
         monkeypatch.setattr(module, 'get_rank', lambda rank=rank: rank)
@@ -377,7 +384,7 @@ def test_epoch_seed_hook_errors_in_full():
 def test_scheduler_warns_when_there_is_nothing_to_schedule():
     warnings = []
     runner = types.SimpleNamespace(
-        model=nn.Sequential(nn.Conv2d(2, 2, 1)),
+        model=nn.Sequential(nn.Conv2d(2, 2, 1)), hooks=[],
         logger=types.SimpleNamespace(warning=warnings.append))
     BinarySchedulerHook().before_train(runner)
     assert warnings == ['BinarySchedulerHook: the model has no binary layers; '

@@ -58,7 +58,7 @@ def test_layer_order_binary_layers_and_shortcuts_by_hand():
     every other conv (fc6 and fc7 included) of conv_cfg's type, shortcuts
     exactly where input and output shapes match (never on conv1_1)."""
     from mmcv.cnn import ConvModule
-    from mmbnn.models.backbones.ssd_vgg import ShortcutConvModule
+    from mmbnn.models.layers.bireal import ShortcutConvModule
     from mmbnn.models.layers import BinaryConv2d
     net = SSDVGGBN(widen_factor=0.125, shortcuts=True,
                    conv_cfg=dict(type='BinaryConv2d'))

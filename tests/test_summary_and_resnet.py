@@ -26,7 +26,7 @@ def test_summary_counts_by_hand():
 
 
 def test_summary_tool_on_the_binary_ssd300_config():
-    result = tool('analysis/bnn_summary.py', f'{ROOT}/configs/bnn_ssd300_voc.py')
+    result = tool('analysis_tools/bnn_summary.py', f'{ROOT}/configs/bnn_ssd300_voc.py')
     out = result.stdout
     assert 'backbone.layers.conv1_1.conv' in out  # the real stem is listed
     compression = float(out.split('compression vs all-float32: ')[1].split('x')[0])
@@ -152,7 +152,7 @@ def test_ssd_vgg_defaults_are_ssd300s():
     shortcuts; act_cfg reaches every conv module."""
     from mmcv.cnn import ConvModule
     from mmbnn.models.backbones import SSDVGGBN
-    from mmbnn.models.backbones.ssd_vgg import ShortcutConvModule
+    from mmbnn.models.layers.bireal import ShortcutConvModule
     net = SSDVGGBN()
     fc6 = net.layers['fc6'].conv
     assert (fc6.dilation, fc6.padding, fc6.out_channels) == ((6, 6), (6, 6), 1024)
@@ -175,7 +175,7 @@ def test_ssd_vgg_defaults_are_ssd300s():
 
 
 def test_bireal_shortcut_kind_follows_stride_width_and_downsample():
-    from mmbnn.models.backbones.bireal_resnet import BiRealConv, ZeroPadShortcut
+    from mmbnn.models.layers.bireal import BiRealConv, ZeroPadShortcut
     args = (dict(type='BinaryConv2d'), dict(type='BN'), dict(type='Hardtanh'))
     assert isinstance(BiRealConv(8, 8, 1, *args).shortcut, nn.Identity)
     for stride, out in ((2, 8), (1, 16), (2, 16)):  # stride or width change
@@ -187,7 +187,7 @@ def test_bireal_shortcut_kind_follows_stride_width_and_downsample():
         zero = BiRealConv(8, out, stride, *args, downsample='zero_pad').shortcut
         assert isinstance(zero, ZeroPadShortcut)
         assert (zero.stride, zero.extra_channels) == (stride, out - 8)
-    from mmbnn.models.backbones.bireal_resnet import BiRealBasicBlock
+    from mmbnn.models.layers.bireal import BiRealBasicBlock
     first, second = BiRealBasicBlock(8, 16, 2, *args)  # 'conv' by default
     assert isinstance(first.shortcut[1], nn.Conv2d)
     assert isinstance(second.shortcut, nn.Identity)

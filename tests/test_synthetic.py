@@ -226,7 +226,7 @@ def test_cifar10_files_have_the_real_python_format(tmp_path):
 
 
 def test_local_cifar10_reads_generated_files_and_refuses_gaps(tmp_path):
-    import mmbnn  # noqa: F401
+    import mmbnn.plugin  # noqa: F401
     from mmbnn.datasets import LocalCIFAR10, generate_cifar10
     generate_cifar10(str(tmp_path), num_train=10, num_test=5, progress=False)
     data = LocalCIFAR10(data_root=str(tmp_path), split='train',

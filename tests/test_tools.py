@@ -1,7 +1,6 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh end to end on
 tiny generated datasets."""
 import glob
-import os
 import os.path as osp
 import pickle
 import re

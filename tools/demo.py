@@ -12,11 +12,11 @@ import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from mmbnn.apis import pretrain_then_distill  # noqa: E402
-from mmbnn.datasets.synthetic import (DEMO_IMAGENET, DEMO_VOC,  # noqa: E402
-                                      ensure_imagenet, ensure_voc)
+TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, TOOLS)
+from experiments.harness import (  # noqa: E402
+    DEMO_IMAGENET, DEMO_VOC, ensure_imagenet, ensure_voc,
+    pretrain_then_distill)
 
 # The demo BNN's top score per image is about 0.15 (median), under mmdet's
 # drawing threshold of 0.3: draw what it ranks, not nothing.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a virtual environment in .venv with torch, mmcv (compiled ops),
 # mmengine, mmdet and mmbnn. A second run checks a stamp and returns in seconds.
-# Versions and the reasons for them: ../shared/spec/stack.md (docs/stack.md here).
+# Versions and the reasons for them: docs/stack.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -6,10 +6,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from mmengine.dist import is_main_process  # noqa: E402
 
-import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import (add_common_args, build_runner,  # noqa: E402
-                                exit_on_user_error, load_config)
-from mmbnn.engine.steps import testing_config  # noqa: E402
+import mmbnn.plugin  # noqa: E402,F401 (registration, compatibility fixes)
+from mmbnn.apis import (add_common_args, build_runner,  # noqa: E402
+                        exit_on_user_error, load_config)
+from mmbnn.engine.train_steps import testing_config  # noqa: E402
 from mmbnn.utils.checkpoint import check_checkpoint_file  # noqa: E402
 
 
@@ -48,16 +48,18 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    packed = args.checkpoint.endswith('.mmbnn')
-    # Fail before building the model.
-    if packed:
-        from mmbnn.deploy.packed_file import read_packed
-        contents = read_packed(args.checkpoint)
+    # Fail before building the model (a .mmbnn file is read, and every CRC
+    # checked, once: by the runner's load_checkpoint).
+    if args.checkpoint.endswith('.mmbnn'):
+        if not os.path.isfile(args.checkpoint):
+            raise FileNotFoundError(
+                f'model file {args.checkpoint!r} does not exist')
     else:
         check_checkpoint_file(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher, args.data_root, args.allow_mismatch)
-    cfg.load_from = None if packed else args.checkpoint
+    cfg.load_from = args.checkpoint
+    cfg.xnor_fuse = not args.exact
     cfg = testing_config(cfg)  # a two-step config tests its last step's model
     if args.show or args.show_dir:
         from mmdet.engine.hooks.utils import trigger_visualization_hook
@@ -65,11 +67,6 @@ def main(argv=None):
         cfg.default_hooks.visualization.score_thr = args.show_score_thr
 
     runner = build_runner(cfg)
-    if packed:
-        from mmbnn.deploy.export import install_packed
-        model = getattr(runner.model, 'module', runner.model)
-        install_packed(model, args.checkpoint, fuse=not args.exact,
-                       contents=contents)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(

@@ -4,9 +4,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import (add_common_args, build_runner,  # noqa: E402
-                                exit_on_user_error, load_config)
+import mmbnn.plugin  # noqa: E402,F401 (registration, compatibility fixes)
+from mmbnn.apis import (add_common_args, build_runner,  # noqa: E402
+                        exit_on_user_error, load_config, train_in_steps)
 
 
 def parse_args(argv=None):
@@ -51,7 +51,6 @@ def main(argv=None):
             raise SystemExit('a config with train_steps resumes each step from '
                              'its own work directory: use --resume without a '
                              'path')
-        from mmbnn.engine.steps import train_in_steps
         train_in_steps(cfg, resume=args.resume == 'auto',
                        only_step=args.train_step)
         return

@@ -1,4 +1,4 @@
-# AdamBNN's two-step training (methods.md 3.1), activations first: step 1
+# AdamBNN's two-step training (docs/methods.md 3.1), activations first: step 1
 # binarizes activations only (real weights, weight decay 5e-6), step 2
 # binarizes both (weight decay 0), starting from step 1's final weights, each
 # with a fresh optimizer and LR schedule (tools/train.py runs both; see

@@ -1,4 +1,4 @@
-# AdamBNN's ablation of the two-step order (methods.md 3.1): weights first
+# AdamBNN's ablation of the two-step order (docs/methods.md 3.1): weights first
 # (real activations), then both; otherwise as two_step.py.
 train_steps = [
     dict(binarize='weights', weight_decay=5e-6),

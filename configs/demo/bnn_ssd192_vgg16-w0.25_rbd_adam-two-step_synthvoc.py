@@ -1,6 +1,6 @@
 # The demo BNN detector (bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py: pretrained
 # binary backbone, FP neck/head, RBD from the FP detector) trained with
-# AdamBNN's recipe (methods.md 3.1) in the same 10 epochs: Adam with coupled
+# AdamBNN's recipe (docs/methods.md 3.1) in the same 10 epochs: Adam with coupled
 # L2 weight decay on conv kernels only; step 1 (5 epochs) binarizes
 # activations only (weight decay 5e-6), step 2 (5 epochs) binarizes weights
 # too (weight decay 0), each with a 100-iteration warm-up and a linear decay
@@ -26,11 +26,10 @@ train_steps = [
 custom_hooks = [
     dict(type='EpochSeedHook'),
     dict(type='NumClassCheckHook'),
-    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
-         log_interval=10),
+    _base_.dte_scheduler,
     dict(type='RBDHook',
          teacher_config='configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
-         teacher_checkpoint={{_base_.fp_detector}}, layers=None,
+         teacher_checkpoint=_base_.fp_detector, layers=None,
          loss_weight=1.0),
     dict(type='BNNDiagnosticsHook'),
 ]

@@ -3,22 +3,18 @@
 # usually are, it starts from real-valued weights: tools/demo.py passes the FP
 # demo's checkpoint (--cfg-options load_from=...); without one it trains from
 # scratch, which needs a much longer schedule.
-_base_ = ['./ssd192_vgg16-w0.25_fp_synthvoc.py']
+_base_ = ['./ssd192_vgg16-w0.25_fp_synthvoc.py', '../_base_/binary/dirnet.py']
 binarized = 'backbone+neck'
-binary_conv = dict(type='BinaryConv2d', binarize='both', weight_binarizer='imb',
-                   weight_estimator='dte', activation_estimator='dte')
 # No activation between BN and the next layer's sign: the sign is the
 # non-linearity (a ReLU would make every sign +1, and Hardtanh's zero gradient
 # beyond |x| = 1 starves a deep VGG). Bi-Real shortcuts around the
 # shape-preserving convs carry real values past each sign; without them this
-# quarter-width binary VGG does not learn within the demo's budget
-# (docs/benchmarks.md).
+# quarter-width binary VGG does not learn within the demo's budget (README.md).
 model = dict(
-    backbone=dict(conv_cfg=binary_conv, act_cfg=None, shortcuts=True),
-    neck=dict(conv_cfg=binary_conv, act_cfg=None))
+    backbone=dict(conv_cfg=_base_.dirnet_conv, act_cfg=None, shortcuts=True),
+    neck=dict(conv_cfg=_base_.dirnet_conv, act_cfg=None))
 custom_hooks = [
     dict(type='EpochSeedHook'),
     dict(type='NumClassCheckHook'),
-    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
-         log_interval=10),
+    _base_.dte_scheduler,
 ]

@@ -1,4 +1,4 @@
-# AdamBNN's two-step recipe (methods.md 3.1) on the demo's binary VGG
+# AdamBNN's two-step recipe (docs/methods.md 3.1) on the demo's binary VGG
 # classifier (bnn_vgg16-w0.25_synthimagenet.py): Adam with coupled L2 weight
 # decay on conv kernels only and the LR decaying linearly to 0 in each step;
 # step 1 (4 epochs) binarizes activations only, weight decay 5e-6; step 2
@@ -19,7 +19,6 @@ train_steps = [
 ]
 custom_hooks = [
     dict(type='EpochSeedHook'),
-    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
-         log_interval=10),
+    _base_.dte_scheduler,
     dict(type='BNNDiagnosticsHook'),
 ]

@@ -5,8 +5,7 @@
 _base_ = ['./bnn_vgg16-w0.25_synthimagenet.py']
 custom_hooks = [
     dict(type='EpochSeedHook'),
-    dict(type='BinarySchedulerHook', schedule='dte', t_min=0.1, t_max=10.0,
-         log_interval=10),
+    _base_.dte_scheduler,
     dict(type='LogitDistillationHook',
          teacher_config='configs/demo/vgg16-w0.25_fp_synthimagenet.py',
          teacher_checkpoint='work_dirs/demo/backbone_fp/epoch_8.pth',

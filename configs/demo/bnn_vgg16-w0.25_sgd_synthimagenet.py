@@ -1,5 +1,5 @@
 # The SGD baseline of bnn_vgg16-w0.25_adam-two-step_synthimagenet.py (AdamBNN's
-# comparison, methods.md 3.1): the same two steps and conv-only weight decay
+# comparison, docs/methods.md 3.1): the same two steps and conv-only weight decay
 # with SGD (momentum 0.9, lr 0.05 for batch 32) and cosine decay to 0 in each
 # step instead of Adam and linear decay.
 _base_ = ['./bnn_vgg16-w0.25_adam-two-step_synthimagenet.py']

@@ -1,8 +1,8 @@
 # A small full-precision Faster R-CNN (ResNet-18 + FPN, 64 channels) on the
 # generated COCO-format scenes (python tools/misc/generate_data.py coco
 # --out data/synthetic/coco), evaluated with COCO bbox mAP at 320 px.
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py']
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+          '../_base_/mmbnn.py']
 
 width = 64
 model = dict(

@@ -3,8 +3,7 @@
 # (python tools/misc/generate_data.py voc --out data/synthetic) and evaluated
 # with VOC07 11-point mAP. Sized to train and evaluate in minutes on 2 CPU
 # cores: SSD300's layout with five levels (24, 12, 6, 3, 1) instead of six.
-_base_ = ['mmdet::pascal_voc/ssd300_voc0712.py']
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+_base_ = ['mmdet::pascal_voc/ssd300_voc0712.py', '../_base_/mmbnn.py']
 
 input_size = 192
 channels = [128, 256, 128, 64, 64]  # VGG16 x 0.25: conv4_3, fc7, extra layers

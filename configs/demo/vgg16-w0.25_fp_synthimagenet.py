@@ -5,8 +5,7 @@
 # ImageNet dataset, the type the real configs use, with the class list taken
 # from the data's synset_mapping.txt (not ImageNet's 1000). The teacher of the
 # classification ablation.
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+_base_ = ['mmpretrain::_base_/default_runtime.py', '../_base_/mmbnn.py']
 
 binarized = 'none'
 image_size = 64

@@ -1,8 +1,7 @@
-# ReActNet-A, AdamBNN's recipe (methods.md 3.1): Adam (lr 1.25e-3 for
+# ReActNet-A, AdamBNN's recipe (docs/methods.md 3.1): Adam (lr 1.25e-3 for
 # 8 x 32 images, linear decay to 0, L2 weight decay on conv kernels only) in
 # two steps of 256 epochs: binary activations with real weights (weight decay
 # 5e-6), then both binary (weight decay 0), distilled from a real ResNet-34.
-# Expected (paper): 70.5% top-1 (ReActNet 69.4%).
 # Baselines: reactnet-a_adam-one-step_8xb32_in1k.py, reactnet-a_sgd_8xb32_in1k.py.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py',

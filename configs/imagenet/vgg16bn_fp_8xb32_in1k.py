@@ -7,8 +7,8 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32.py',
     'mmpretrain::_base_/schedules/imagenet_bs256_coslr.py',
     'mmpretrain::_base_/default_runtime.py',
+    '../_base_/mmbnn.py',
 ]
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
 
 binarized = 'none'
 model = dict(

@@ -1,7 +1,5 @@
-from .diagnostics import (abs_histogram, count_changed, count_flips,
-                          latent_signs, pack_bits, saturation, unpack_bits)
+"""Reports of a model or a run: the binary/FP summary and the diagnostics'
+figures."""
 from .summary import LayerRow, Summary, summarize
 
-__all__ = ['LayerRow', 'Summary', 'summarize', 'abs_histogram', 'count_changed',
-           'count_flips', 'latent_signs', 'pack_bits', 'saturation',
-           'unpack_bits']
+__all__ = ['LayerRow', 'Summary', 'summarize']

@@ -10,7 +10,8 @@ import math
 import os.path as osp
 
 from mmdet.datasets import CocoDataset, VOCDataset
-from mmdet.registry import DATASETS
+
+from mmbnn.registry import DATASETS
 
 
 class AnnotationError(ValueError):

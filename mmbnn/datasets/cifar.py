@@ -1,8 +1,9 @@
 """CIFAR-10 read from disk only (mmpretrain's reader, never downloading)."""
 import os.path as osp
 
-from mmengine.registry import DATASETS
 from mmpretrain.datasets import CIFAR10
+
+from mmbnn.registry import DATASETS
 
 
 @DATASETS.register_module()

@@ -1,32 +1,18 @@
-"""Export a trained model to a ``.mmbnn`` file and build the XNOR runtime
-model back from it (docs/deploy.md)."""
+"""Export a trained model to a ``.mmbnn`` file, and install a file's tensors
+into a model on the XNOR runtime (docs/deploy.md; ``mmbnn.apis.init_model``
+builds a config's model from one)."""
 import copy
 import os
 
 import torch.nn as nn
 
-from mmbnn.utils.checkpoint import (load_fitting_state_dict, read_checkpoint,
-                                    state_dict_of)
+from mmbnn.models.utils.state_dict import load_fitting_state_dict
 from mmbnn.version import __version__
+from .convert import to_xnor
 from .packed_file import read_packed, write_packed
-from .runtime import XnorConv2d, to_xnor
+from .xnor_layers import XnorConv2d
 
-__all__ = ['build_model', 'export_state', 'export_model', 'install_packed',
-           'load_runtime_model']
-
-
-def build_model(cfg) -> nn.Module:
-    """``cfg.model`` built in the config's registry scope (mmdet for
-    detectors, mmpretrain for classifiers)."""
-    from mmengine.registry import MODELS, init_default_scope
-    scope = cfg.get('default_scope', 'mmdet')
-    if scope == 'mmpretrain':
-        import mmpretrain.models  # noqa: F401 (registration)
-    else:
-        from mmdet.utils import register_all_modules
-        register_all_modules(init_default_scope=False)
-    init_default_scope(scope)
-    return MODELS.build(copy.deepcopy(cfg.model))
+__all__ = ['export_state', 'export_model', 'install_packed']
 
 
 def export_state(model: nn.Module, fp16: bool = False) -> dict:
@@ -47,36 +33,34 @@ def export_state(model: nn.Module, fp16: bool = False) -> dict:
     return state
 
 
-def export_model(cfg, checkpoint: str, out: str, fp16: bool = False) -> dict:
-    """Build ``cfg``'s model, load ``checkpoint`` (every key must fit), write
-    its XNOR twin to ``out``; returns the sizes (bytes) and their ratios."""
-    model = build_model(cfg)
-    state = state_dict_of(read_checkpoint(checkpoint, map_location='cpu'),
-                          checkpoint)
-    load_fitting_state_dict(model, state, checkpoint, 'the config\'s model',
-                            binary_buffers_optional=True)
+def export_model(model: nn.Module, out: str, fp16: bool = False,
+                 checkpoint: str = None) -> dict:
+    """Write the XNOR twin of the trained ``model`` (``mmbnn.apis.init_model``
+    of a config and a checkpoint) to ``out``; returns the sizes (bytes) and
+    their ratios: against the model's float32 weights and, if given, the
+    ``checkpoint`` file it came from."""
     tensors = export_state(model, fp16)
+    cfg = getattr(model, 'cfg', None)
     meta = dict(mmbnn_version=__version__, fp16=fp16,
-                source_checkpoint=os.path.basename(checkpoint),
-                config=cfg.pretty_text)
+                source_checkpoint=os.path.basename(checkpoint or ''),
+                config=cfg.pretty_text if cfg is not None else '')
     size = write_packed(out, tensors, meta)
     fp32 = sum(t.numel() * 4 for k, t in model.state_dict().items()
                if t.is_floating_point())
-    return dict(file_bytes=size, fp32_state_bytes=fp32,
-                checkpoint_bytes=os.path.getsize(checkpoint),
-                size_ratio=fp32 / size,
-                checkpoint_ratio=os.path.getsize(checkpoint) / size)
+    report = dict(file_bytes=size, fp32_state_bytes=fp32,
+                  size_ratio=fp32 / size)
+    if checkpoint is not None:
+        report.update(checkpoint_bytes=os.path.getsize(checkpoint),
+                      checkpoint_ratio=os.path.getsize(checkpoint) / size)
+    return report
 
 
-def install_packed(model: nn.Module, path: str, fuse: bool = True,
-                   contents=None) -> dict:
+def install_packed(model: nn.Module, path: str, fuse: bool = True) -> dict:
     """Put the XNOR twins of ``model``'s binary layers in place and load the
-    tensors of the ``.mmbnn`` file ``path`` into it (``contents``: what
-    ``read_packed(path)`` returned, if the caller read it already); returns
-    the file's meta. A file that does not fit the model (missing, unexpected
-    or mis-shaped tensors) is an error naming them, before the model is
-    changed."""
-    tensors, meta = contents if contents is not None else read_packed(path)
+    tensors of the ``.mmbnn`` file ``path`` into it; returns the file's meta.
+    A file that does not fit the model (missing, unexpected or mis-shaped
+    tensors) is an error naming them, before the model is changed."""
+    tensors, meta = read_packed(path)
     # Fitted on a converted copy first: a file that does not fit leaves the
     # model as it was.
     load_fitting_state_dict(to_xnor(copy.deepcopy(model), fuse=False),
@@ -87,11 +71,3 @@ def install_packed(model: nn.Module, path: str, fuse: bool = True,
         if isinstance(module, XnorConv2d):
             module._cache.clear()
     return meta
-
-
-def load_runtime_model(cfg, path: str, fuse: bool = True) -> nn.Module:
-    """``cfg``'s model with its binary layers on the XNOR kernels and the
-    tensors of the ``.mmbnn`` file ``path``, in eval mode."""
-    model = build_model(cfg)
-    install_packed(model, path, fuse)
-    return model.eval()

@@ -25,7 +25,8 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
-from mmbnn.utils.checkpoint import CheckpointError, atomic_write_bytes
+from mmbnn.utils.checkpoint import CheckpointError
+from mmbnn.utils.fileio import atomic_write_bytes
 
 __all__ = ['FORMAT_VERSION', 'MAGIC', 'PackedFileError', 'write_packed',
            'read_packed']

@@ -2,14 +2,15 @@
 from typing import Optional, Sequence
 
 from mmengine.optim import DefaultOptimWrapperConstructor
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+from mmbnn.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class ConvDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """mmengine's constructor with weight decay on conv kernels only.
 
-    AdamBNN (methods.md 3.1) decays only parameters with ``ndim == 4``: the
+    AdamBNN (docs/methods.md 3.1) decays only parameters with ``ndim == 4``: the
     convs' latent weights. BN affine parameters, RSign/RPReLU shifts and
     slopes, biases and the classifier's FC get none. The decay is the
     optimizer's own ``weight_decay`` (coupled L2 for ``Adam``, not AdamW).

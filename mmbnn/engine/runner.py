@@ -1,10 +1,12 @@
 """A Runner that loads a checkpoint only into the model it fits."""
-from mmengine.model import is_model_wrapper
-from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmbnn.utils.checkpoint import (BINARY_BUFFERS, load_fitting_state_dict,
-                                    read_checkpoint, state_dict_of)
+from mmbnn.models.utils.state_dict import (is_schedule_buffer_key,
+                                           load_fitting_state_dict)
+from mmbnn.registry import RUNNERS
+from mmbnn.utils.checkpoint import (CheckpointError, read_checkpoint,
+                                    state_dict_of)
+from mmbnn.utils.dist import unwrap_model
 
 
 @RUNNERS.register_module()
@@ -24,6 +26,9 @@ class CheckedRunner(Runner):
     layers' schedule buffers (``k``, ``t``, ``stage``, ``act_t_cap``), which
     an FP checkpoint cannot have, keep their initial values. Resuming and
     testing allow no such gap.
+
+    A ``.mmbnn`` file (an exported model) loads for testing only: its binary
+    layers run on the XNOR-popcount kernels.
     """
 
     _training_start = False
@@ -47,12 +52,14 @@ class CheckedRunner(Runner):
         # ``strict`` and ``revise_keys`` are accepted for mmengine's signature:
         # loading is always checked (allowances are named in the config), and
         # keys are revised only by stripping DDP's ``module.`` prefix.
+        model = unwrap_model(self.model)
+        if str(filename).endswith('.mmbnn'):
+            return self._load_packed(model, filename)
         checkpoint = read_checkpoint(filename, map_location=map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(self.model) else self.model
         state = state_dict_of(checkpoint, filename)
         fp_start = self._training_start and not any(
-            k.rpartition('.')[2] in BINARY_BUFFERS for k in state)
+            is_schedule_buffer_key(k) for k in state)
         config = getattr(self.cfg, 'filename', None)
         load_fitting_state_dict(
             model, state, source=filename,
@@ -62,3 +69,19 @@ class CheckedRunner(Runner):
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
+
+    def _load_packed(self, model, filename):
+        """A ``.mmbnn`` file (tools/deploy/export.py): the binary layers go on
+        the XNOR-popcount kernels with its tensors, BN folded into them unless
+        the config sets ``xnor_fuse = False`` (``tools/test.py --exact``)."""
+        if self._training_start:
+            raise CheckpointError(
+                f'{filename!r} is an exported .mmbnn model: it holds sign bits, '
+                'not the latent weights training needs; start from a '
+                'checkpoint (.pth) instead')
+        from mmbnn.deploy.export import install_packed
+        meta = install_packed(model, filename,
+                              fuse=self.cfg.get('xnor_fuse', True))
+        self._has_loaded = True
+        self.logger.info(f'Load XNOR-runtime model from {filename}')
+        return dict(meta=meta)

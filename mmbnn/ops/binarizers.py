@@ -1,4 +1,4 @@
-"""Weight binarizers (methods.md 1.1 and 3.3).
+"""Weight binarizers (docs/methods.md 1.1 and 3.3).
 
 Each takes the real latent weight ``w`` of shape ``(C_out, ...)`` and a sign
 estimator (a callable from ``estimators``), and returns the binarized weight

@@ -1,4 +1,4 @@
-"""Sign with a choice of backward estimator (methods.md 1.2).
+"""Sign with a choice of backward estimator (docs/methods.md 1.2).
 
 Every estimator's forward is ``sign`` with ``sign(0) = +1`` (a binary value
 must be packable into one bit); they differ only in the gradient they pass:
@@ -13,13 +13,13 @@ must be packable into one bit); they differ only in the gradient they pass:
 
 Plain PyTorch, device- and dtype-agnostic: the output has the input's dtype.
 On the CPU in float32 the sign and the tanh backward run as one native pass
-each (``mmbnn.deploy.kernels``; ``MMBNN_ISA=reference`` keeps PyTorch's ops);
+each (``native``; ``MMBNN_ISA=reference`` keeps PyTorch's ops);
 the backward is then computed as ``k t 4 v / (1 + v)^2``, ``v = exp(-2|t
 x|)``, equal to the formula above within float32 rounding.
 """
 import torch
 
-from mmbnn.deploy.kernels import native_sign, native_tanh_sign_grad
+from .native import native_sign, native_tanh_sign_grad
 
 __all__ = ['binary_sign', 'ste_sign', 'approx_sign', 'ede_sign', 'dte_sign',
            'ESTIMATORS']

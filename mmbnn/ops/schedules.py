@@ -1,4 +1,4 @@
-"""Schedules of ``(k, t)`` over training progress ``p in [0, 1]`` (methods.md 1.2).
+"""Schedules of ``(k, t)`` over training progress ``p in [0, 1]`` (docs/methods.md 1.2).
 
 Pure functions of ``p`` so that a resumed run recomputes exactly the values
 it would have had.
@@ -8,8 +8,7 @@ from typing import Tuple
 
 import torch
 
-__all__ = ['ede_schedule', 'dte_boundary', 'dte_schedule', 'dte_t_cap',
-           'updating_ratio']
+__all__ = ['ede_schedule', 'dte_boundary', 'dte_schedule', 'dte_t_cap']
 
 
 def _check(p: float, t_min: float, t_max: float) -> None:
@@ -59,7 +58,7 @@ def dte_t_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
               max_samples: int = 1 << 16) -> torch.Tensor:
     """Largest ``t`` that keeps the updating ratio of ``x`` at least ``epsilon``.
 
-    [choice, methods.md 1.2] An element keeps updating while its gradient
+    [choice, docs/methods.md 1.2] An element keeps updating while its gradient
     factor ``1 - tanh(t|x|)^2 >= delta``, i.e. ``t|x| <= artanh(sqrt(1 -
     delta))``. With ``q`` the ``epsilon``-quantile of ``|x|``, ``t_cap =
     artanh(sqrt(1 - delta)) / q`` keeps that for a fraction ``epsilon``.
@@ -77,16 +76,3 @@ def dte_t_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
     q = torch.quantile(flat.abs().float(), epsilon,
                        interpolation='higher').clamp_min(1e-12)
     return math.atanh(math.sqrt(1.0 - delta)) / q
-
-
-def updating_ratio(x: torch.Tensor, t, delta: float = 0.1) -> torch.Tensor:
-    """Fraction of elements with ``1 - tanh(t|x|)^2 >= delta``."""
-    factor = 1 - torch.tanh(torch.as_tensor(t, device=x.device) *
-                            x.detach().abs().float()) ** 2
-    return (factor >= delta).float().mean()
-
-
-def saturation(x: torch.Tensor) -> torch.Tensor:
-    """Share of pre-sign activations with ``|x| > 1``: no gradient under a
-    clipped STE (methods.md 3.2)."""
-    return (x.detach().abs() > 1).float().mean()

@@ -1,33 +1,24 @@
-"""Reading checkpoints safely and loading them only where they fit.
+"""Reading checkpoints safely.
 
-Two failures a benchmark tool must never have: running code a checkpoint
-carries, and printing a metric for a checkpoint that does not belong to the
-model. ``read_checkpoint`` answers the first (``torch.load(weights_only=True)``
-with an allowlist of what mmengine and mmbnn write, and one-line errors for
-files that are not checkpoints); ``load_fitting_state_dict`` the second
-(missing, unexpected and mis-shaped keys are an error unless named).
+A tool must never run code a checkpoint carries: ``read_checkpoint`` is
+``torch.load(weights_only=True)`` with an allowlist of what mmengine and
+mmbnn write, and one-line errors for files that are not checkpoints. Loading
+weights only where they fit the model is ``models.utils.state_dict``'s job.
 """
-import fnmatch
 import functools
-import glob
-import os
 import os.path as osp
 import pickle
 import re
 import zipfile
 from collections import OrderedDict
-from typing import Iterable, List, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'CheckpointMismatchError',
-           'read_checkpoint', 'check_checkpoint_file', 'allow_checkpoint_globals', 'state_dict_of',
-           'fit_report', 'load_fitting_state_dict', 'atomic_write_bytes',
-           'BINARY_BUFFERS']
-
-# Buffers of mmbnn's binary layers (schedule state, not learned weights).
-BINARY_BUFFERS = ('k', 't', 'stage', 'act_t_cap')
+           'read_checkpoint', 'check_checkpoint_file',
+           'allow_checkpoint_globals', 'state_dict_of']
 
 
 class CheckpointError(ValueError):
@@ -232,100 +223,3 @@ def state_dict_of(checkpoint, filename='checkpoint') -> dict:
     # Modules read their format version from the metadata (e.g. BN's).
     fixed._metadata = getattr(state, '_metadata', OrderedDict())
     return fixed
-
-
-def _matches(key: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(key, p) for p in patterns)
-
-
-def _is_binary_buffer(model: torch.nn.Module, key: str) -> bool:
-    from mmbnn.models.layers import BinaryMixin
-    owner, _, name = key.rpartition('.')
-    if name not in BINARY_BUFFERS:
-        return False
-    try:
-        return isinstance(model.get_submodule(owner), BinaryMixin)
-    except AttributeError:
-        return False
-
-
-def fit_report(model: torch.nn.Module, state: dict,
-               allow: Sequence[str] = (),
-               binary_buffers_optional: bool = False):
-    """``(missing, unexpected, mismatched)`` between ``model`` and ``state``,
-    leaving out keys matching a pattern of ``allow`` (fnmatch, e.g.
-    ``'bbox_head.*'``), BN's ``num_batches_tracked`` (a counter), and, with
-    ``binary_buffers_optional``, binary-layer buffers the state lacks."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state
-               and not k.endswith('num_batches_tracked')
-               and not _matches(k, allow)
-               and not (binary_buffers_optional and _is_binary_buffer(model, k))]
-    unexpected = [k for k in state if k not in own and not _matches(k, allow)]
-    mismatched = [(k, tuple(state[k].shape), tuple(own[k].shape))
-                  for k in state if k in own and not _matches(k, allow)
-                  and state[k].shape != own[k].shape]
-    return missing, unexpected, mismatched
-
-
-def _listing(title: str, items: List[str], first: int = 5) -> str:
-    more = f', ... ({len(items) - first} more)' if len(items) > first else ''
-    return f'{len(items)} {title}: {", ".join(items[:first])}{more}'
-
-
-_ALLOW_HINT = ('If these keys are meant to differ, name them (fnmatch '
-               'patterns) with --allow-mismatch / allow_mismatched_keys.')
-
-
-def load_fitting_state_dict(model: torch.nn.Module, state: dict,
-                            source: str, target: str,
-                            allow: Sequence[str] = (),
-                            binary_buffers_optional: bool = False,
-                            hint: str = ''):
-    """Load ``state`` into ``model`` if every key fits, else raise
-    ``CheckpointMismatchError`` listing the first few missing, unexpected and
-    mis-shaped keys with their counts, naming ``source`` (the checkpoint) and
-    ``target`` (the config or module).
-
-    Allowed missing keys keep the model's values; allowed unexpected and
-    mis-shaped keys are not loaded.
-    """
-    missing, unexpected, mismatched = fit_report(
-        model, state, allow, binary_buffers_optional)
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(_listing('missing keys', missing))
-        if unexpected:
-            parts.append(_listing('unexpected keys', unexpected))
-        if mismatched:
-            parts.append(_listing('shape mismatches (checkpoint vs model)', [
-                f'{k} {tuple(a)} vs {tuple(b)}' for k, a, b in mismatched]))
-        raise CheckpointMismatchError(
-            f'checkpoint {source!r} does not fit {target}: '
-            f'{"; ".join(parts)}. {hint or _ALLOW_HINT}')
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items()
-               if k in own and v.shape == own[k].shape}
-    model.load_state_dict(fitting, strict=False)
-
-
-def atomic_write_bytes(data: bytes, path: str) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a later run) sees the
-    old file or the new one, never a partial one: write a temporary file in
-    the same folder, flush it to disk, then rename it over ``path``."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f'{path}.{os.getpid()}.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    # What a writer killed mid-write (SIGKILL skips the cleanup) left behind.
-    for stale in glob.glob(f'{glob.escape(path)}.*.tmp'):
-        os.remove(stale)

@@ -5,8 +5,8 @@ Each fix names the breakage it answers (docs/stack.md) and is idempotent.
 import os.path as osp
 
 from .checkpoint import (CheckpointError, UnsafeCheckpointError,
-                         allow_checkpoint_globals, atomic_write_bytes,
-                         read_checkpoint)
+                         allow_checkpoint_globals, read_checkpoint)
+from .fileio import atomic_write_bytes
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'read_checkpoint',
            'apply_all', 'allow_checkpoint_globals']

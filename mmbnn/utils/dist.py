@@ -1,10 +1,10 @@
-"""CPU-only distributed start-up (PyTorch DDP over gloo)."""
+"""Distributed runs: CPU-only start-up (PyTorch DDP over gloo), tear-down,
+and the model inside a DDP wrapper."""
 import datetime
 import os
 
 import torch
 import torch.distributed as dist
-
 
 DEFAULT_TIMEOUT_S = 600
 
@@ -65,3 +65,9 @@ def close_distributed(barrier: bool = True) -> None:
             dist.barrier()
     finally:
         dist.destroy_process_group()
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DDP (or other mmengine) wrapper, else ``model``."""
+    from mmengine.model import is_model_wrapper
+    return model.module if is_model_wrapper(model) else model

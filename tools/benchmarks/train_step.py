@@ -17,23 +17,18 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from mmbnn.utils.config import load_config  # noqa: E402
+from mmbnn.apis import init_model, load_config  # noqa: E402
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
 
 
 def build(path, batch_size):
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
+    from mmengine.optim import build_optim_wrapper
     from mmengine.structures import InstanceData
-    cfg = load_config(path)
-    init_default_scope('mmdet')
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
+    model = init_model(path).train()
+    cfg = model.cfg
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     size = cfg.get('input_size', 300)
     samples = []

@@ -8,8 +8,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-import mmbnn  # noqa: E402,F401 (compatibility fixes, registration)
-from mmbnn.utils.config import exit_on_user_error, load_config  # noqa: E402
+import mmbnn.plugin  # noqa: E402,F401 (registration, compatibility fixes)
+from mmbnn.apis import exit_on_user_error, init_model  # noqa: E402
 
 
 def main(argv=None):
@@ -21,9 +21,9 @@ def main(argv=None):
                         help='store the full-precision layers (stem, '
                         'shortcuts, heads, BN) in float16')
     args = parser.parse_args(argv)
-    from mmbnn.deploy.export import export_model
-    report = export_model(load_config(args.config), args.checkpoint, args.out,
-                          args.fp16)
+    from mmbnn.deploy import export_model
+    model = init_model(args.config, args.checkpoint)
+    report = export_model(model, args.out, args.fp16, args.checkpoint)
     mb = 1 << 20
     print(f'wrote {args.out}: {report["file_bytes"] / mb:.2f} MB; the model\'s '
           f'float32 weights {report["fp32_state_bytes"] / mb:.2f} MB '

@@ -1,4 +1,4 @@
-# ReActNet-A for ImageNet-1k as AdamBNN trains it (methods.md 3.1, 3.3):
+# ReActNet-A for ImageNet-1k as AdamBNN trains it (docs/methods.md 3.1, 3.3):
 # MobileNetV1-shaped, 13 blocks of RSign -> binary conv -> BN -> shortcut ->
 # RPReLU; XNOR-scaled weights (alpha_c = mean|w_c|, clip-STE backward), sign
 # activations (ApproxSign backward); real stem and FC. Loss: distillation
@@ -6,14 +6,12 @@
 # teacher first (configs/imagenet/resnet34-bireal_fp_8xb32_in1k.py), or
 # point custom_hooks.0.teacher_checkpoint at yours. Diagnostics (FF, C2I,
 # saturation, latent weights) are written to the log directory.
-custom_imports = dict(imports=['mmbnn'], allow_failed_imports=False)
+_base_ = ['../mmbnn.py', '../binary/reactnet.py']
 binarized = 'backbone'
-binary_conv = dict(type='BinaryConv2d', binarize='both',
-                   weight_binarizer='xnor', weight_estimator='ste',
-                   activation_estimator='approx')
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='ReActNetA', out_indices=(4, ), conv_cfg=binary_conv),
+    backbone=dict(type='ReActNetA', out_indices=(4, ),
+                  conv_cfg=_base_.reactnet_conv),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=1000, in_channels=1024,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),

@@ -1,4 +1,4 @@
-# AdamBNN's optimizer (methods.md 3.1): Adam, betas (0.9, 0.999), lr 1.25e-3
+# AdamBNN's optimizer (docs/methods.md 3.1): Adam, betas (0.9, 0.999), lr 1.25e-3
 # for a total batch of 256, coupled L2 weight decay (not AdamW) on conv
 # kernels only (ndim == 4; none on BN, RSign/RPReLU, biases, FC), and the LR
 # decaying linearly to 0 over the run, updated every iteration. The LinearLR

@@ -1,4 +1,4 @@
-# The SGD baseline of AdamBNN's comparison (methods.md 3.1): SGD with momentum
+# The SGD baseline of AdamBNN's comparison (docs/methods.md 3.1): SGD with momentum
 # 0.9, lr 0.1 for a total batch of 256, cosine decay to 0 over the run
 # (every iteration); the same conv-only weight decay as bnn_adam_linear.py,
 # so a comparison changes the optimizer alone.

@@ -1,78 +1,16 @@
-"""IR-Net / Bi-Real Net style binary ResNet (methods.md 1.4)."""
+"""IR-Net / Bi-Real Net style binary ResNet (docs/methods.md 1.4)."""
 from typing import Dict, Optional, Sequence
 
 import torch.nn as nn
-import torch.nn.functional as F
-from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
-from mmengine.registry import MODELS
+
+from mmbnn.models.layers.bireal import BiRealBasicBlock
+from mmbnn.registry import MODELS
 
 BINARY_CONV = dict(type='BinaryConv2d', binarize='both', weight_binarizer='imb',
                    weight_estimator='dte', activation_estimator='dte')
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option-A shortcut of the CIFAR ResNets (He et al.): subsample by the
-    stride and zero-pad the new channels; no parameters."""
-
-    def __init__(self, stride, extra_channels):
-        super().__init__()
-        self.stride, self.extra_channels = stride, extra_channels
-
-    def forward(self, x):
-        x = x[:, :, ::self.stride, ::self.stride]
-        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
-
-
-class BiRealConv(nn.Module):
-    """One binary conv with its own shortcut: ``act(bn(conv(x)) + shortcut(x))``.
-
-    The shortcut is the identity or, when the conv changes the stride or
-    width, ``downsample='conv'``: a real-valued ``AvgPool2d(2)`` (stride 2
-    only) + 1x1 conv + norm; ``'zero_pad'``: the parameter-free option A.
-    """
-
-    def __init__(self, in_channels, out_channels, stride, conv_cfg, norm_cfg,
-                 act_cfg, downsample='conv'):
-        super().__init__()
-        self.conv = build_conv_layer(conv_cfg, in_channels, out_channels, 3,
-                                     stride=stride, padding=1, bias=False)
-        self.norm = build_norm_layer(norm_cfg, out_channels)[1]
-        self.act = build_activation_layer(act_cfg)
-        self.shortcut = nn.Identity()
-        if stride == 1 and in_channels == out_channels:
-            return
-        if downsample == 'zero_pad':
-            if out_channels < in_channels:
-                raise ValueError('a zero-padded shortcut cannot reduce width')
-            self.shortcut = ZeroPadShortcut(stride, out_channels - in_channels)
-        elif downsample == 'conv':
-            self.shortcut = nn.Sequential(
-                # ceil_mode matches the strided conv's output size on odd inputs.
-                nn.AvgPool2d(stride, stride, ceil_mode=True,
-                             count_include_pad=False)
-                if stride != 1 else nn.Identity(),
-                nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                build_norm_layer(norm_cfg, out_channels)[1])
-        else:
-            raise ValueError(f"downsample must be 'conv' or 'zero_pad', got "
-                             f'{downsample!r}')
-
-    def forward(self, x):
-        return self.act(self.norm(self.conv(x)) + self.shortcut(x))
-
-
-class BiRealBasicBlock(nn.Sequential):
-    """ResNet BasicBlock as two ``BiRealConv``: a shortcut around every conv."""
-
-    def __init__(self, in_channels, out_channels, stride, conv_cfg, norm_cfg,
-                 act_cfg, downsample='conv'):
-        super().__init__(
-            BiRealConv(in_channels, out_channels, stride, conv_cfg, norm_cfg,
-                       act_cfg, downsample),
-            BiRealConv(out_channels, out_channels, 1, conv_cfg, norm_cfg,
-                       act_cfg))
 
 
 @MODELS.register_module()

@@ -1,14 +1,14 @@
 """ReActNet-A, the MobileNetV1-shaped BNN of ReActNet and AdamBNN
-(methods.md 3.3)."""
+(docs/methods.md 3.3)."""
 from typing import Dict, Optional, Sequence
 
-import torch
 import torch.nn as nn
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
 
-from mmbnn.models.layers.reactnet import RPReLU, RSign
+from mmbnn.models.layers.reactnet import ReActBlock
+from mmbnn.models.utils import scaled_width
+from mmbnn.registry import MODELS
 
 # (out_channels / stem_channels, stride) of the 13 blocks after the 32-channel
 # stem: MobileNetV1's widths 64, 128x2, 256x2, 512x6, 1024x2. The first
@@ -19,42 +19,6 @@ REACTNET_A = ((2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2), (16, 1), (16, 1),
 STAGE_ENDS = (0, 2, 4, 10, 12)
 REACTNET_CONV = dict(type='BinaryConv2d', weight_binarizer='xnor',
                      weight_estimator='ste', activation_estimator='approx')
-
-
-class ReActBlock(nn.Module):
-    """RSign -> binary 3x3 conv (stride s) -> BN -> + shortcut (AvgPool 2x2
-    when s = 2) -> RPReLU, then RSign -> binary 1x1 conv -> BN -> + shortcut
-    -> RPReLU. When the block doubles its channels, two parallel 1x1 convs
-    each keep the width and their outputs (each plus the shortcut) are
-    concatenated."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int,
-                 conv_cfg: Dict, norm_cfg: Dict):
-        super().__init__()
-        if out_channels not in (in_channels, 2 * in_channels):
-            raise ValueError(f'a ReActNet block keeps or doubles its channels, '
-                             f'got {in_channels} -> {out_channels}')
-        self.rsign1 = RSign(in_channels)
-        self.conv3x3 = build_conv_layer(conv_cfg, in_channels, in_channels, 3,
-                                        stride=stride, padding=1, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, in_channels)[1]
-        self.pool = nn.AvgPool2d(2, 2) if stride == 2 else nn.Identity()
-        self.rprelu1 = RPReLU(in_channels)
-        self.rsign2 = RSign(in_channels)
-        n_pointwise = out_channels // in_channels
-        self.pointwise = nn.ModuleList(
-            build_conv_layer(conv_cfg, in_channels, in_channels, 1, bias=False)
-            for _ in range(n_pointwise))
-        self.bn2 = nn.ModuleList(build_norm_layer(norm_cfg, in_channels)[1]
-                                 for _ in range(n_pointwise))
-        self.rprelu2 = RPReLU(out_channels)
-
-    def forward(self, x):
-        out = self.rprelu1(self.bn1(self.conv3x3(self.rsign1(x))) + self.pool(x))
-        signed = self.rsign2(out)
-        return self.rprelu2(torch.cat(
-            [bn(conv(signed)) + out for conv, bn in zip(self.pointwise, self.bn2)],
-            dim=1))
 
 
 @MODELS.register_module()
@@ -88,7 +52,7 @@ class ReActNetA(BaseModule):
             raise ValueError(f'out_indices must be a non-empty subset of 0-4, '
                              f'got {tuple(out_indices)}')
         self.out_indices = tuple(out_indices)
-        stem = max(1, round(32 * widen_factor))
+        stem = scaled_width(32, widen_factor, minimum=1)
         self.stem = nn.Sequential(
             nn.Conv2d(3, stem, 3, stride=2, padding=1, bias=False),
             build_norm_layer(norm_cfg, stem)[1])

@@ -4,19 +4,13 @@ from typing import Dict, Optional, Sequence
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
+
+from mmbnn.models.layers.bireal import ShortcutConvModule
+from mmbnn.models.utils import scaled_width
+from mmbnn.registry import MODELS
 
 # (out_channels, convs) per stage of VGG16; a 2x2 max-pool precedes stages 2-5.
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-
-class ShortcutConvModule(ConvModule):
-    """``act(norm(conv(x)) + x)``: a ``ConvModule`` with a Bi-Real shortcut
-    (same parameter names, so FP checkpoints load into either)."""
-
-    def forward(self, x, activate=True, norm=True):
-        out = super().forward(x, activate=False, norm=norm) + x
-        return self.activate(out) if activate and self.with_activation else out
 
 
 @MODELS.register_module()
@@ -32,7 +26,7 @@ class SSDVGGBN(BaseModule):
     Args:
         widen_factor (float): channel multiplier (1.0 is VGG16).
         conv_cfg (dict, optional): conv type of every layer but ``conv1_1``,
-            which stays a real-valued conv (the stem, methods.md 1.4).
+            which stays a real-valued conv (the stem, docs/methods.md 1.4).
         norm_cfg (dict): norm after each conv.
         act_cfg (dict): activation after each norm.
         fc6_dilation (int): dilation of the 3x3 ``fc6`` conv (6 in SSD300);
@@ -64,7 +58,7 @@ class SSDVGGBN(BaseModule):
         self.layers = nn.ModuleDict()
 
         def width(channels):
-            return max(8, int(round(channels * widen_factor)))
+            return scaled_width(channels, widen_factor)
 
         def add(name, in_ch, out_ch, kernel, cfg, **kwargs):
             residual = shortcuts and in_ch == out_ch and name != 'conv1_1'

@@ -4,7 +4,9 @@ from typing import Dict, Optional
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
+
+from mmbnn.models.utils import scaled_width
+from mmbnn.registry import MODELS
 
 # (out_channels, max-pool after the conv) of the five convs after the stem.
 VGG_SMALL = ((128, True), (256, False), (256, True), (512, False), (512, True))
@@ -15,7 +17,7 @@ class VGGSmall(BaseModule):
     """A real 3x3 conv 3->128, then 128-128, 128-256, 256-256, 256-512 and
     512-512 3x3 convs built from ``conv_cfg`` (binary in the BNN configs),
     each followed by (a 2x2 max-pool on every second conv,) a norm and an
-    activation (methods.md 1.4). Returns the last feature map (stride 8), for
+    activation (docs/methods.md 1.4). Returns the last feature map (stride 8), for
     ``GlobalAveragePooling`` or flattening by the classifier's neck.
 
     Args:
@@ -44,7 +46,7 @@ class VGGSmall(BaseModule):
                 build_norm_layer(norm_cfg, out_ch)[1],
                 build_activation_layer(act_cfg))
 
-        width = [max(8, int(round(c * widen_factor))) for c, _ in VGG_SMALL]
+        width = [scaled_width(c, widen_factor) for c, _ in VGG_SMALL]
         self.layers = nn.Sequential(block(None, 3, width[0], False))
         for i, (out_ch, (_, pool)) in enumerate(zip(width, VGG_SMALL)):
             in_ch = width[max(i - 1, 0)]

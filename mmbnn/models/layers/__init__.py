@@ -1,5 +1,11 @@
-from .binary import BinaryConv2d, BinaryLinear, BinaryMixin, set_binarize_mode
-from .reactnet import LearnableShift, RPReLU, RSign
+from .activations import LearnableShift, RPReLU, RSign
+from .binary import (BinaryConv2d, BinaryLinear, BinaryMixin, binary_blocks,
+                     binary_layers, set_binarize_mode)
+from .bireal import (BiRealBasicBlock, BiRealConv, ShortcutConvModule,
+                     ZeroPadShortcut)
+from .reactnet import ReActBlock
 
-__all__ = ['BinaryConv2d', 'BinaryLinear', 'BinaryMixin', 'LearnableShift', 'RPReLU', 'RSign',
-           'set_binarize_mode']
+__all__ = ['BiRealBasicBlock', 'BiRealConv', 'BinaryConv2d', 'BinaryLinear',
+           'BinaryMixin', 'LearnableShift', 'RPReLU', 'RSign', 'ReActBlock',
+           'ShortcutConvModule', 'ZeroPadShortcut', 'binary_blocks',
+           'binary_layers', 'set_binarize_mode']

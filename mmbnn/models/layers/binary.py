@@ -1,14 +1,17 @@
-"""Binary conv and linear layers built from ``mmbnn.ops``."""
+"""Binary conv and linear layers built from ``mmbnn.ops``, and the walkers
+that find them in a model."""
 from functools import partial
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 
 from mmbnn.ops import (ESTIMATORS, WEIGHT_BINARIZERS, dte_t_cap,
                        imb_from_standardized, imb_standardize, saturation,
                        updating_ratio)
+from mmbnn.registry import MODELS
+from mmbnn.utils.dist import unwrap_model
 
 MODES = ('both', 'activations', 'weights', 'none')
 _PARTS = dict(both={'weights', 'activations'}, activations={'activations'},
@@ -35,13 +38,17 @@ class BinaryMixin:
             ``'ste'`` or ``'approx'``: the backward of each sign.
         epsilon, delta (float): DTE's distribution-sensitive bound: in stage
             2, ``t`` is capped so that at least ``epsilon`` of the elements
-            keep a gradient factor ``>= delta`` (methods.md 1.2).
+            keep a gradient factor ``>= delta`` (docs/methods.md 1.2).
         act_cap_momentum (float): momentum of the running estimate of the
             activations' ``t`` cap.
 
     Buffers ``k``, ``t`` and ``stage`` are set by ``BinarySchedulerHook``
-    and saved in checkpoints, so a resumed run continues with the same values.
+    and saved in checkpoints, so a resumed run continues with the same values;
+    ``act_t_cap`` is the running activation cap. ``SCHEDULE_BUFFERS`` names
+    them: training state, not learned weights (a full-precision checkpoint
+    has none, and inference never reads them).
     """
+    SCHEDULE_BUFFERS = ('k', 't', 'stage', 'act_t_cap')
 
     def _init_binary(self, binarize, weight_binarizer, activation_binarizer,
                      weight_estimator, activation_estimator, epsilon, delta,
@@ -151,16 +158,30 @@ class BinaryMixin:
 
 def set_binarize_mode(model: nn.Module, mode: str) -> int:
     """Restrict every binary layer of ``model`` to ``mode`` (AdamBNN's steps,
-    methods.md 3.1): a layer binarizes what its config asked for *and* what
+    docs/methods.md 3.1): a layer binarizes what its config asked for *and* what
     ``mode`` allows, so ``'activations'`` leaves the weights real and
     ``'both'`` restores the configured layers. Returns the number of layers.
     """
     allowed = _PARTS[_choice(mode, MODES, 'binarize mode')]
-    layers = [m for m in model.modules() if isinstance(m, BinaryMixin)]
+    layers = [layer for _, layer in binary_layers(model)]
     for layer in layers:
         parts = _PARTS[layer.configured_binarize] & allowed
         layer.binarize = next(k for k, v in _PARTS.items() if v == parts)
     return len(layers)
+
+
+def binary_layers(model: nn.Module) -> List[Tuple[str, BinaryMixin]]:
+    """``(name, layer)`` of every binary layer of ``model`` (DDP unwrapped)."""
+    return [(name, module) for name, module in
+            unwrap_model(model).named_modules() if isinstance(module, BinaryMixin)]
+
+
+def binary_blocks(model: nn.Module) -> List[str]:
+    """Names of the modules that directly hold a binary layer (a ConvModule,
+    a Bi-Real conv, a ResNet BasicBlock): the blocks RBD taps by default."""
+    return [name for name, module in unwrap_model(model).named_modules()
+            if name and any(isinstance(child, BinaryMixin)
+                            for child in module.children())]
 
 
 @MODELS.register_module()

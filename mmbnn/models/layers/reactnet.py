@@ -1,40 +1,44 @@
-"""ReActNet's learnable activation shapes (methods.md 3.3)."""
+"""ReActNet's block (docs/methods.md 3.3)."""
+from typing import Dict
+
 import torch
 import torch.nn as nn
+from mmcv.cnn import build_conv_layer, build_norm_layer
+
+from .activations import RPReLU, RSign
 
 
-class LearnableShift(nn.Module):
-    """``x + b_c``: a learnable per-channel shift (zero at start).
+class ReActBlock(nn.Module):
+    """RSign -> binary 3x3 conv (stride s) -> BN -> + shortcut (AvgPool 2x2
+    when s = 2) -> RPReLU, then RSign -> binary 1x1 conv -> BN -> + shortcut
+    -> RPReLU. When the block doubles its channels, two parallel 1x1 convs
+    each keep the width and their outputs (each plus the shortcut) are
+    concatenated."""
 
-    Before a binary conv it is the threshold of ReActNet's **RSign**: the conv
-    then takes the sign of ``x + b`` (its activation binarizer, ApproxSign
-    backward), so a training step that keeps activations real (AdamBNN's
-    weights-first ablation) keeps this input real too.
-    """
-
-    def __init__(self, channels: int):
+    def __init__(self, in_channels: int, out_channels: int, stride: int,
+                 conv_cfg: Dict, norm_cfg: Dict):
         super().__init__()
-        # 1-D, so AdamBNN's "decay only ndim == 4" leaves it alone.
-        self.bias = nn.Parameter(torch.zeros(channels))
+        if out_channels not in (in_channels, 2 * in_channels):
+            raise ValueError(f'a ReActNet block keeps or doubles its channels, '
+                             f'got {in_channels} -> {out_channels}')
+        self.rsign1 = RSign(in_channels)
+        self.conv3x3 = build_conv_layer(conv_cfg, in_channels, in_channels, 3,
+                                        stride=stride, padding=1, bias=False)
+        self.bn1 = build_norm_layer(norm_cfg, in_channels)[1]
+        self.pool = nn.AvgPool2d(2, 2) if stride == 2 else nn.Identity()
+        self.rprelu1 = RPReLU(in_channels)
+        self.rsign2 = RSign(in_channels)
+        n_pointwise = out_channels // in_channels
+        self.pointwise = nn.ModuleList(
+            build_conv_layer(conv_cfg, in_channels, in_channels, 1, bias=False)
+            for _ in range(n_pointwise))
+        self.bn2 = nn.ModuleList(build_norm_layer(norm_cfg, in_channels)[1]
+                                 for _ in range(n_pointwise))
+        self.rprelu2 = RPReLU(out_channels)
 
     def forward(self, x):
-        return x + self.bias.view(1, -1, 1, 1)
-
-
-RSign = LearnableShift
-
-
-class RPReLU(nn.Module):
-    """ReActNet's RPReLU: ``PReLU_c(x - gamma_c) + zeta_c``, learnable
-    per-channel shifts ``gamma`` (before) and ``zeta`` (after) and slope
-    (0.25 at start, PyTorch's PReLU default)."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.gamma = nn.Parameter(torch.zeros(channels))
-        self.prelu = nn.PReLU(channels)
-        self.zeta = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x):
-        return (self.prelu(x - self.gamma.view(1, -1, 1, 1)) +
-                self.zeta.view(1, -1, 1, 1))
+        out = self.rprelu1(self.bn1(self.conv3x3(self.rsign1(x))) + self.pool(x))
+        signed = self.rsign2(out)
+        return self.rprelu2(torch.cat(
+            [bn(conv(signed)) + out for conv, bn in zip(self.pointwise, self.bn2)],
+            dim=1))

@@ -1,5 +1,5 @@
 """Distillation losses (plain PyTorch): RBD (DIR-Net) and logit distillation
-(AdamBNN). Formulas: methods.md 1.3 and 3.1."""
+(AdamBNN). Formulas: docs/methods.md 1.3 and 3.1."""
 from typing import Dict
 
 import torch
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 def rbd_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """``mean_batch || A_S/||A_S||_2 - A_T/||A_T||_2 ||_2^2`` for one tapped
-    layer (DIR-Net's RBD, methods.md 1.3): each sample's activation is
+    layer (DIR-Net's RBD, docs/methods.md 1.3): each sample's activation is
     flattened and L2-normalized, so only its direction is matched.
 
     ``teacher`` is treated as a constant (no gradient reaches it).
@@ -36,7 +36,7 @@ def logit_distillation_loss(student_logits: torch.Tensor,
                             temperature: float = 1.0) -> torch.Tensor:
     """``-sum softmax(z_T / T) * log_softmax(z_S / T)``, mean over the batch
     (AdamBNN's loss; temperature 1 in its ImageNet recipe). No ``T^2``
-    factor, as in methods.md 3.1."""
+    factor, as in docs/methods.md 3.1."""
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(f'student logits {tuple(student_logits.shape)} and '
                          f'teacher logits {tuple(teacher_logits.shape)} differ')

@@ -1,0 +1,43 @@
+"""Building a config's model: one way for every tool, hook and test."""
+import copy
+
+import torch.nn as nn
+
+from mmbnn.registry import MODELS
+from .layers.binary import set_binarize_mode
+
+__all__ = ['build_model', 'full_precision_twin']
+
+
+def build_model(cfg, scope: str = None) -> nn.Module:
+    """The model of ``cfg`` (a whole config, with ``model`` and
+    ``default_scope``, or a model config alone) built in its registry scope:
+    ``scope``, else the config's ``default_scope``, else mmdet. mmdet
+    detectors and mmpretrain classifiers are registered first."""
+    from mmengine.registry import DefaultScope, init_default_scope
+    model_cfg = cfg.get('model', cfg) if 'type' not in cfg else cfg
+    scope = scope or cfg.get('default_scope') or _current_scope() or 'mmdet'
+    if scope == 'mmpretrain':
+        import mmpretrain.models  # noqa: F401 (registration)
+    elif scope == 'mmdet':
+        from mmdet.utils import register_all_modules
+        register_all_modules(init_default_scope=False)
+    if DefaultScope.get_current_instance() is None or \
+            DefaultScope.get_current_instance().scope_name != scope:
+        init_default_scope(scope)
+    return MODELS.build(copy.deepcopy(model_cfg))
+
+
+def _current_scope():
+    from mmengine.registry import DefaultScope
+    current = DefaultScope.get_current_instance()
+    return current.scope_name if current is not None else None
+
+
+def full_precision_twin(model_cfg, scope: str = None) -> nn.Module:
+    """Build ``model_cfg`` and switch every binary layer to full precision
+    (``binarize='none'``): the student's architecture with real weights and
+    activations (RBD's default teacher)."""
+    model = build_model(model_cfg, scope)
+    set_binarize_mode(model, 'none')
+    return model

@@ -1,0 +1,529 @@
+// mmbnn's native library: the XNOR-popcount binary convolution of the CPU
+// runtime (docs/deploy.md) and the training estimators' sign and tanh passes.
+//
+// Bit layout: a binary value +1 is bit 1, -1 is bit 0. Activations are packed
+// per pixel ([N, H, W, G * Cgw] 64-bit words, Cgw = ceil(Cg / 64), unused tail
+// bits 0); weights per output channel ([G][Og/8 blocks][tap][Cgw][8 channels]).
+// For +-1 vectors a, w of length n, dot(a, w) = n - 2 popcount(a XOR w). A
+// padded tap contributes nothing (a zero is neither +1 nor -1): its patch words
+// are 0, and the popcount of the weight words it met is subtracted again.
+//
+// One source for every instruction set: the AVX-512 and AVX2 kernels carry
+// GCC target attributes, so the library is built without -march=native and
+// picks a kernel at run time (mmbnn_isa_supported). Built with
+// -ffp-contract=off: the epilogue rounds alpha * dot, + beta, + residual
+// separately, as PyTorch's elementwise ops do, on every path.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "mmbnn_abi.h"
+
+typedef uint64_t u64;
+enum {
+  ISA_SCALAR = MMBNN_ISA_SCALAR,
+  ISA_AVX2 = MMBNN_ISA_AVX2,
+  ISA_AVX512 = MMBNN_ISA_AVX512
+};
+static const int BLOCK = MMBNN_BLOCK;  // output channels per weight block
+#ifndef AVX2_PX
+#define AVX2_PX 4
+#endif
+
+extern "C" int mmbnn_isa_supported(int isa) {
+  __builtin_cpu_init();
+  switch (isa) {
+    case ISA_SCALAR:
+      return 1;
+    case ISA_AVX2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    case ISA_AVX512:
+      return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512vpopcntdq");
+  }
+  return 0;
+}
+
+extern "C" int mmbnn_abi_version() { return MMBNN_ABI_VERSION; }
+
+// acc[p * 8 + j] = sum_k popcount(x[p][off[p][k]] ^ w[k * 8 + j]) for P
+// pixels, each read where it lies (in the input, or in a gathered copy). (wlo,
+// whi: the nibbles of w, and x, xhi: those of the input, for the AVX2
+// kernel; the others read w and x.)
+typedef void (*Kernel)(const u64 *w, const u64 *wlo, const u64 *whi,
+                       const u64 *const *x, const u64 *const *xhi,
+                       const int64_t *const *off, int P, int K, int32_t *acc);
+
+static void kernel_scalar(const u64 *w, const u64 *, const u64 *,
+                          const u64 *const *x, const u64 *const *,
+                          const int64_t *const *off, int P, int K,
+                          int32_t *acc) {
+  for (int p = 0; p < P; ++p) {
+    int32_t s[BLOCK] = {0};
+    for (int k = 0; k < K; ++k) {
+      const u64 v = x[p][off[p][k]];
+      const u64 *wk = w + BLOCK * k;
+      for (int j = 0; j < BLOCK; ++j) s[j] += __builtin_popcountll(v ^ wk[j]);
+    }
+    std::memcpy(acc + p * BLOCK, s, sizeof(s));
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) static inline void store_u64x4(
+    __m256i v, int32_t *dst) {
+  alignas(32) u64 t[4];
+  _mm256_store_si256(reinterpret_cast<__m256i *>(t), v);
+  for (int j = 0; j < 4; ++j) dst[j] = static_cast<int32_t>(t[j]);
+}
+
+// PX pixels x 8 channels per pass. popcount(x ^ w) by nibbles: the nibbles
+// of the weights are split once per layer and those of the input once per
+// call, so each nibble of x ^ w costs one XOR and one vpshufb lookup. Byte
+// counters are summed (vpsadbw) every 31 words, before a byte can overflow
+// (31 * 8 = 248).
+template <int PX>
+__attribute__((target("avx2,popcnt"), always_inline)) static inline void
+avx2_pixels(const u64 *wlo, const u64 *whi, const u64 *const *xlo,
+            const u64 *const *xhi, const int64_t *const *off, int K,
+            int32_t *acc) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+                                       3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
+                                       2, 3, 2, 3, 3, 4);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i t[PX][2];
+  for (int p = 0; p < PX; ++p) t[p][0] = t[p][1] = zero;
+  for (int k0 = 0; k0 < K; k0 += 31) {
+    const int k1 = std::min(K, k0 + 31);
+    __m256i b[PX][2];
+    for (int p = 0; p < PX; ++p) b[p][0] = b[p][1] = zero;
+    for (int k = k0; k < k1; ++k) {
+      const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wlo + BLOCK * k));
+      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wlo + BLOCK * k + 4));
+      const __m256i h0 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k));
+      const __m256i h1 = _mm256_loadu_si256((const __m256i *)(whi + BLOCK * k + 4));
+      for (int p = 0; p < PX; ++p) {
+        const int64_t o = off[p][k];
+        const __m256i xl = _mm256_set1_epi64x((long long)xlo[p][o]);
+        const __m256i xh = _mm256_set1_epi64x((long long)xhi[p][o]);
+        b[p][0] = _mm256_add_epi8(b[p][0], _mm256_add_epi8(
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(l0, xl)),
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(h0, xh))));
+        b[p][1] = _mm256_add_epi8(b[p][1], _mm256_add_epi8(
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(l1, xl)),
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(h1, xh))));
+      }
+    }
+    for (int p = 0; p < PX; ++p) {
+      t[p][0] = _mm256_add_epi64(t[p][0], _mm256_sad_epu8(b[p][0], zero));
+      t[p][1] = _mm256_add_epi64(t[p][1], _mm256_sad_epu8(b[p][1], zero));
+    }
+  }
+  for (int p = 0; p < PX; ++p) {
+    store_u64x4(t[p][0], acc + p * BLOCK);
+    store_u64x4(t[p][1], acc + p * BLOCK + 4);
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) static void kernel_avx2(
+    const u64 *, const u64 *wlo, const u64 *whi, const u64 *const *xlo,
+    const u64 *const *xhi, const int64_t *const *off, int P, int K,
+    int32_t *acc) {
+  int p = 0;
+  for (; p + 2 <= P; p += 2)
+    avx2_pixels<2>(wlo, whi, xlo + p, xhi + p, off + p, K, acc + p * BLOCK);
+  for (; p < P; ++p)
+    avx2_pixels<1>(wlo, whi, xlo + p, xhi + p, off + p, K, acc + p * BLOCK);
+}
+
+// Four pixels x 8 channels per pass, one VPOPCNTQ per pixel and word.
+__attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
+    const u64 *w, const u64 *, const u64 *, const u64 *const *x,
+    const u64 *const *, const int64_t *const *off, int P, int K,
+    int32_t *acc) {
+  int p = 0;
+  for (; p + 4 <= P; p += 4) {
+    const u64 *a0 = x[p], *a1 = x[p + 1], *a2 = x[p + 2], *a3 = x[p + 3];
+    const int64_t *o0 = off[p], *o1 = off[p + 1], *o2 = off[p + 2],
+                  *o3 = off[p + 3];
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    for (int k = 0; k < K; ++k) {
+      const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
+      s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    wk, _mm512_set1_epi64((long long)a0[o0[k]]))));
+      s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    wk, _mm512_set1_epi64((long long)a1[o1[k]]))));
+      s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    wk, _mm512_set1_epi64((long long)a2[o2[k]]))));
+      s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    wk, _mm512_set1_epi64((long long)a3[o3[k]]))));
+    }
+    _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
+    _mm256_storeu_si256((__m256i *)(acc + (p + 1) * BLOCK), _mm512_cvtepi64_epi32(s1));
+    _mm256_storeu_si256((__m256i *)(acc + (p + 2) * BLOCK), _mm512_cvtepi64_epi32(s2));
+    _mm256_storeu_si256((__m256i *)(acc + (p + 3) * BLOCK), _mm512_cvtepi64_epi32(s3));
+  }
+  for (; p < P; ++p) {
+    const u64 *a0 = x[p];
+    const int64_t *o0 = off[p];
+    __m512i s0 = _mm512_setzero_si512();
+    for (int k = 0; k < K; ++k)
+      s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_loadu_si512(w + BLOCK * k),
+                                    _mm512_set1_epi64((long long)a0[o0[k]]))));
+    _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
+  }
+}
+
+static Kernel pick(int isa) {
+  if (isa == ISA_AVX512) return kernel_avx512;
+  if (isa == ISA_AVX2) return kernel_avx2;
+  return kernel_scalar;
+}
+
+// Sign bits (x >= 0) of n contiguous floats into ceil(n / 64) words.
+static void pack_scalar(const float *x, int64_t n, u64 *d) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+    u64 word = 0;
+    for (int64_t j = 0; j < 64 && w * 64 + j < n; ++j)
+      word |= (u64)(x[w * 64 + j] >= 0.0f) << j;
+    d[w] = word;
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) static void pack_avx2(const float *x,
+                                                             int64_t n,
+                                                             u64 *d) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) d[w] = 0;
+  // _CMP_GE_OQ: false for NaN, true for -0, as (x >= 0) is.
+  for (; c + 8 <= n; c += 8)
+    d[c / 64] |= (u64)(unsigned)_mm256_movemask_ps(
+                     _mm256_cmp_ps(_mm256_loadu_ps(x + c), zero, _CMP_GE_OQ))
+                 << (c % 64);
+  for (; c < n; ++c) d[c / 64] |= (u64)(x[c] >= 0.0f) << (c % 64);
+}
+
+typedef void (*Packer)(const float *, int64_t, u64 *);
+static Packer pick_packer(int isa) {
+  return isa == ISA_SCALAR ? pack_scalar : pack_avx2;
+}
+
+// Sign bits of pixel p of a channels-last float tensor (pixel stride C,
+// channel stride 1) into its G * Cgw words, each group's channels starting a
+// new word.
+static inline void pack_pixel(Packer pack, const float *x, int64_t p,
+                              int64_t C, int64_t G, u64 *out) {
+  const int64_t Cg = C / G, Cgw = (Cg + 63) / 64;
+  for (int64_t g = 0; g < G; ++g)
+    pack(x + p * C + g * Cg, Cg, out + (p * G + g) * Cgw);
+}
+
+// Sign bits of a channels-last float tensor [N, C, H, W] into
+// [N, H, W, G * Cgw] words (P = N * H * W pixels).
+extern "C" int mmbnn_pack(const float *x, int64_t P, int64_t C, int64_t G,
+                          u64 *out, int isa, int threads) {
+  if (!mmbnn_isa_supported(isa)) return -1;
+  const Packer pack = pick_packer(isa);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t p = 0; p < P; ++p) pack_pixel(pack, x, p, C, G, out);
+  return 0;
+}
+
+// The output transform of one 8-channel block along an output row: for each
+// pixel x, y = alpha * dot, + beta, + residual, clipped, to dst[x * ld];
+// y >= 0 into the pixel's bits from channel bit0.
+struct RowOut {
+  const float *alpha, *beta, *res;  // res: the block's first channel, pixel 0
+  int64_t rc, rw;                    // residual strides: channel, pixel
+  int clip;
+  float *dst;
+  int64_t ld, nj;
+  u64 *bits;  // pixel 0's words, or null
+  int64_t bit_ld, bit0;
+};
+typedef void (*Epilogue)(const RowOut &o, const int32_t *acc,
+                         const int32_t *n_in, int64_t width);
+
+static void epilogue_scalar(const RowOut &o, const int32_t *acc,
+                            const int32_t *n_in, int64_t width) {
+  for (int64_t x = 0; x < width; ++x) {
+    const int32_t *a = acc + x * BLOCK;
+    for (int64_t j = 0; j < o.nj; ++j) {
+      float y = o.alpha[j] * (float)(n_in[x] - 2 * a[j]);
+      y = y + o.beta[j];
+      if (o.res) y = y + o.res[x * o.rw + j * o.rc];
+      if (o.clip) y = std::min(1.0f, std::max(-1.0f, y));
+      o.dst[x * o.ld + j] = y;
+      if (o.bits && y >= 0.0f)
+        o.bits[x * o.bit_ld + (o.bit0 + j) / 64] |= (u64)1 << ((o.bit0 + j) % 64);
+    }
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) static void epilogue_avx2(
+    const RowOut &o, const int32_t *acc, const int32_t *n_in, int64_t width) {
+  if (o.nj != BLOCK || (o.res && o.rc != 1) || o.bit0 % 8) {
+    epilogue_scalar(o, acc, n_in, width);
+    return;
+  }
+  // The scalar path's operations in the same order (no FMA): same rounding.
+  const __m256 alpha = _mm256_loadu_ps(o.alpha), beta = _mm256_loadu_ps(o.beta);
+  const __m256 lo = _mm256_set1_ps(-1.0f), hi = _mm256_set1_ps(1.0f);
+  for (int64_t x = 0; x < width; ++x) {
+    const __m256i dot = _mm256_sub_epi32(
+        _mm256_set1_epi32(n_in[x]),
+        _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(acc + x * BLOCK)), 1));
+    __m256 y = _mm256_mul_ps(alpha, _mm256_cvtepi32_ps(dot));
+    y = _mm256_add_ps(y, beta);
+    if (o.res) y = _mm256_add_ps(y, _mm256_loadu_ps(o.res + x * o.rw));
+    if (o.clip) y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+    _mm256_storeu_ps(o.dst + x * o.ld, y);
+    if (o.bits)
+      o.bits[x * o.bit_ld + o.bit0 / 64] |=
+          (u64)(unsigned)_mm256_movemask_ps(
+              _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GE_OQ))
+          << (o.bit0 % 64);
+  }
+}
+
+// Binary convolution of packed activations (in; or, if in is null, of the
+// sign bits of xf, a channels-last float tensor, packed here) with packed
+// weights, and the
+// layer's output transform: y = alpha[o] * dot + beta[o] (+ residual), clipped
+// to [-1, 1] if clip (Hardtanh), written as float to out ([N, OH, OW, O],
+// channels-last) and, if out_bits, as the sign bits the next binary layer
+// (groups 1) reads. Returns 0, or -1 for an unsupported instruction set.
+extern "C" int mmbnn_conv(
+    const u64 *in, const float *xf, int64_t N, int64_t H, int64_t W,
+    const u64 *wblk, const u64 *wlo, const u64 *whi, const int32_t *wpop,
+    int64_t G, int64_t Cg, int64_t Og, int64_t KH, int64_t KW, int64_t sy,
+    int64_t sx, int64_t py, int64_t px, int64_t dy, int64_t dx,
+    const float *alpha, const float *beta, const float *res, int64_t rn,
+    int64_t rc, int64_t rh, int64_t rw, int clip, float *out, int64_t OH,
+    int64_t OW, u64 *out_bits, int isa, int threads) {
+  if (!mmbnn_isa_supported(isa)) return -1;
+  const Kernel kernel = pick(isa);
+  const Packer pack = pick_packer(isa);
+  const Epilogue epilogue = isa == ISA_SCALAR ? epilogue_scalar : epilogue_avx2;
+  const int64_t Cgw = (Cg + 63) / 64, in_words = G * Cgw, T = KH * KW;
+  const int64_t K = T * Cgw, blocks = (Og + BLOCK - 1) / BLOCK, O = G * Og;
+  const int64_t out_words = (O + 63) / 64, pixels = N * H * W;
+  // What the kernels read: the input's bits (packed here from xf if in is
+  // null), or for AVX2 their low and high nibbles.
+  const bool split = isa == ISA_AVX2;
+  std::vector<u64> own(in ? 0 : pixels * in_words);
+  std::vector<u64> in_lo(split ? pixels * in_words : 0),
+      in_hi(split ? pixels * in_words : 0);
+  const u64 *bits_in = in ? in : own.data();
+  const u64 *xa = split ? in_lo.data() : bits_in;
+  const u64 *xb = split ? in_hi.data() : nullptr;
+  // Word k of a patch: at off[k] from its first word in the input, or at k
+  // in a gathered (zero-padded) copy.
+  std::vector<int64_t> off(K), ident(K);
+  for (int64_t ky = 0; ky < KH; ++ky)
+    for (int64_t kx = 0; kx < KW; ++kx)
+      for (int64_t i = 0; i < Cgw; ++i) {
+        const int64_t k = (ky * KW + kx) * Cgw + i;
+        off[k] = (ky * dy * W + kx * dx) * in_words + i;
+        ident[k] = k;
+      }
+  // Output columns whose taps all fall inside the input's width: [cx0, cx1).
+  const int64_t cx0 = std::min<int64_t>(OW, (px + sx - 1) / sx);
+  const int64_t right = W - 1 - (KW - 1) * dx + px;
+  const int64_t cx1 = std::max<int64_t>(
+      cx0, std::min<int64_t>(OW, right < 0 ? 0 : right / sx + 1));
+  // Work items: output rows, and when there are few rows for the threads
+  // (small maps), ranges of 64 output channels (one word of out_bits, so
+  // that no two threads write the same word) within a row.
+  int64_t chunks = 1;
+  if (G == 1 && N * OH < 4 * threads)
+    chunks = std::min<int64_t>((blocks + 7) / 8,
+                               (4 * threads + N * OH - 1) / (N * OH));
+  const int64_t per_chunk = (((blocks + chunks - 1) / chunks + 7) / 8) * 8;
+  if (out_bits) std::memset(out_bits, 0, sizeof(u64) * N * OH * OW * out_words);
+#pragma omp parallel num_threads(threads)
+  {
+    // One parallel region per call: each pass ends at the loop's barrier.
+    if (!in) {
+#pragma omp for schedule(static)
+      for (int64_t p = 0; p < pixels; ++p)
+        pack_pixel(pack, xf, p, G * Cg, G, own.data());
+    }
+    if (split) {
+      const u64 nibbles = 0x0f0f0f0f0f0f0f0fULL;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < pixels * in_words; ++i) {
+        in_lo[i] = bits_in[i] & nibbles;
+        in_hi[i] = (bits_in[i] >> 4) & nibbles;
+      }
+    }
+    std::vector<u64> patch(OW * K), patch_hi(split ? OW * K : 0);
+    std::vector<unsigned char> valid(OW * T);
+    std::vector<int32_t> nvalid(OW), n_in(OW), acc(OW * BLOCK);
+    std::vector<const u64 *> pa(OW), pb(OW);
+    std::vector<const int64_t *> po(OW);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < N * OH * chunks; ++item) {
+      const int64_t row = item / chunks, b_begin = (item % chunks) * per_chunk;
+      const int64_t b_end = std::min(blocks, b_begin + per_chunk);
+      const int64_t n = row / OH, oy = row % OH;
+      float *orow = out + row * OW * O;
+      u64 *brow = out_bits ? out_bits + row * OW * out_words : nullptr;
+      bool rows_inside = true;
+      for (int64_t ky = 0; ky < KH; ++ky) {
+        const int64_t iy = oy * sy - py + ky * dy;
+        rows_inside = rows_inside && iy >= 0 && iy < H;
+      }
+      // Interior pixels [lo, hi) are read in place; the others are gathered.
+      const int64_t lo = rows_inside ? cx0 : OW, hi = rows_inside ? cx1 : OW;
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t plane = n * H * W * in_words + g * Cgw;
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          if (ox == lo) ox = hi;
+          if (ox >= OW) break;
+          int32_t count = 0;
+          for (int64_t ky = 0; ky < KH; ++ky)
+            for (int64_t kx = 0; kx < KW; ++kx) {
+              const int64_t iy = oy * sy - py + ky * dy;
+              const int64_t ix = ox * sx - px + kx * dx;
+              const int64_t tap = ky * KW + kx;
+              const bool ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
+              valid[ox * T + tap] = ok;
+              count += ok;
+              u64 *da = patch.data() + ox * K + tap * Cgw;
+              u64 *db = split ? patch_hi.data() + ox * K + tap * Cgw : nullptr;
+              if (ok) {
+                const int64_t at = plane + (iy * W + ix) * in_words;
+                for (int64_t i = 0; i < Cgw; ++i) da[i] = xa[at + i];
+                if (db)
+                  for (int64_t i = 0; i < Cgw; ++i) db[i] = xb[at + i];
+              } else {
+                std::memset(da, 0, sizeof(u64) * Cgw);
+                if (db) std::memset(db, 0, sizeof(u64) * Cgw);
+              }
+            }
+          nvalid[ox] = count;
+        }
+        for (int64_t ox = lo; ox < hi; ++ox) nvalid[ox] = (int32_t)T;
+        for (int64_t ox = 0; ox < OW; ++ox) n_in[ox] = (int32_t)(Cg * nvalid[ox]);
+        for (int64_t ox = 0; ox < OW; ++ox) {  // where each patch lies
+          if (ox >= lo && ox < hi) {
+            const int64_t at = plane + ((oy * sy - py) * W + ox * sx - px) * in_words;
+            pa[ox] = xa + at;
+            pb[ox] = split ? xb + at : nullptr;
+            po[ox] = off.data();
+          } else {
+            pa[ox] = patch.data() + ox * K;
+            pb[ox] = split ? patch_hi.data() + ox * K : nullptr;
+            po[ox] = ident.data();
+          }
+        }
+        for (int64_t b = b_begin; b < b_end; ++b) {
+          const int64_t wo = (g * blocks + b) * K * BLOCK;
+          kernel(wblk + wo, wlo + wo, whi + wo, pa.data(), pb.data(),
+                 po.data(), (int)OW, (int)K, acc.data());
+          const int64_t o0 = g * Og + b * BLOCK;
+          const int64_t nj = std::min<int64_t>(BLOCK, Og - b * BLOCK);
+          for (int64_t ox = 0; ox < OW; ++ox) {  // the gathered pixels
+            if (ox == lo) ox = hi;
+            if (ox >= OW) break;
+            if (nvalid[ox] == T) continue;
+            int32_t *a = acc.data() + ox * BLOCK;  // padded taps: take their
+            for (int64_t tap = 0; tap < T; ++tap)  // weights' counts out
+              if (!valid[ox * T + tap])
+                for (int64_t j = 0; j < nj; ++j) a[j] -= wpop[(o0 + j) * T + tap];
+          }
+          RowOut ro = {alpha + o0, beta + o0,
+                       res ? res + n * rn + o0 * rc + oy * rh : nullptr, rc, rw,
+                       clip, orow + o0, O, nj, brow, out_words, o0};
+          epilogue(ro, acc.data(), n_in.data(), OW);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Training: the sign forward and the tanh-estimator backward (IR-Net's EDE,
+// DIR-Net's DTE) of mmbnn.ops, one pass each over contiguous float32 data.
+
+// sign(x) with sign(0) = +1, as +-1.0f.
+extern "C" void mmbnn_sign(const float *x, float *out, int64_t n,
+                           int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] >= 0.0f ? 1.0f : -1.0f;
+}
+
+// k t (1 - tanh(t x)^2) = k t 4 v / (1 + v)^2 with v = exp(-2 |t x|): no
+// overflow, and no cancellation where tanh(t x) rounds to 1.
+static inline float tanh_grad_scalar(float x, float kt, float t) {
+  const float v = std::exp(-2.0f * std::fabs(t * x));
+  return kt * (4.0f * v / ((1.0f + v) * (1.0f + v)));
+}
+
+// exp(x) for x <= 0 (Cephes' single-precision polynomial, about 1 ulp).
+__attribute__((target("avx2,fma"))) static inline __m256 exp_nonpositive(
+    __m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  __m256 fx = _mm256_floor_ps(_mm256_add_ps(
+      _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+      _mm256_set1_ps(0.5f)));
+  x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(0.693359375f)));
+  x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(-2.12194440e-4f)));
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) static void tanh_grad_avx2(
+    const float *x, const float *g, float *out, int64_t n, float kt,
+    float t) {
+  const __m256 vt = _mm256_set1_ps(t), vkt = _mm256_set1_ps(kt);
+  const __m256 m2 = _mm256_set1_ps(-2.0f), one = _mm256_set1_ps(1.0f),
+               four = _mm256_set1_ps(4.0f);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 u = _mm256_and_ps(_mm256_mul_ps(vt, _mm256_loadu_ps(x + i)),
+                                   abs_mask);
+    const __m256 v = exp_nonpositive(_mm256_mul_ps(m2, u));
+    const __m256 d = _mm256_add_ps(one, v);
+    const __m256 s = _mm256_div_ps(_mm256_mul_ps(four, v), _mm256_mul_ps(d, d));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(g + i),
+                                            _mm256_mul_ps(vkt, s)));
+  }
+  for (; i < n; ++i) out[i] = g[i] * tanh_grad_scalar(x[i], kt, t);
+}
+
+// grad_in = grad * k t (1 - tanh(t x)^2), scalar k and t.
+extern "C" void mmbnn_tanh_sign_grad(const float *x, const float *grad,
+                                     float *out, int64_t n, float k, float t,
+                                     int isa, int threads) {
+  const int64_t chunk = 1 << 14, chunks = (n + chunk - 1) / chunk;
+  const bool vec = isa != ISA_SCALAR && mmbnn_isa_supported(ISA_AVX2) &&
+                   __builtin_cpu_supports("fma");
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t a = c * chunk, len = std::min(chunk, n - a);
+    if (vec) {
+      tanh_grad_avx2(x + a, grad + a, out + a, len, k * t, t);
+    } else {
+      for (int64_t i = a; i < a + len; ++i)
+        out[i] = grad[i] * tanh_grad_scalar(x[i], k * t, t);
+    }
+  }
+}

@@ -1,0 +1,1 @@
+"""Training studies on the demo's generated data (and their harness)."""

@@ -1,0 +1,211 @@
+"""The harness of the demo and the training studies: train-then-test runs
+through the command-line tools (each in its own process, as a user would run
+it), the demo's configs and generated data sets, and result tables.
+
+It lives with the scripts because it drives this checkout's tools; they put
+``tools/`` on ``sys.path`` and import it as ``experiments.harness``.
+"""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from mmbnn.datasets import generate_imagenet, generate_voc  # noqa: E402
+
+
+def stream(cmd: List[str], echo: bool = True) -> str:
+    """Run a command from the repository root, echoing its output; return it."""
+    if echo:
+        print('$', ' '.join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        if echo:
+            sys.stdout.write(line)
+        lines.append(line)
+    if proc.wait() != 0:
+        tail = ''.join(lines[-30:])
+        raise RuntimeError(f'command failed (exit {proc.returncode}): '
+                           f'{" ".join(cmd)}\n{tail}')
+    return ''.join(lines)
+
+
+def train_and_test(config: str, work_dir: str, data_root: str,
+                   cfg_options: Optional[List[str]] = None,
+                   show_dir: Optional[str] = None, echo: bool = True,
+                   metric: str = 'pascal_voc/mAP',
+                   show_score_thr: float = 0.3) -> Dict:
+    """``tools/train.py`` then ``tools/test.py`` on the last checkpoint.
+
+    Returns the metric, wall times, the checkpoint and where drawn
+    detections went (with ``show_dir``).
+    """
+    common = ['--work-dir', work_dir, '--data-root', data_root]
+    options = ['--cfg-options', *cfg_options] if cfg_options else []
+    start = time.time()
+    stream([sys.executable, osp.join('tools', 'train.py'), config, *common,
+            *options], echo)
+    train_s = time.time() - start
+    with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    extra = ['--show-dir', show_dir, '--show-score-thr', str(show_score_thr)
+             ] if show_dir else []
+    start = time.time()
+    out = stream([sys.executable, osp.join('tools', 'test.py'), config,
+                  checkpoint, *common, *extra, *options], echo)
+    test_s = time.time() - start
+    found = re.findall(rf'^{re.escape(metric)}: ([0-9.]+)$', out, re.M)
+    if not found:
+        raise RuntimeError(f'tools/test.py printed no {metric!r} for {config}; '
+                           f'last lines:\n{out[-2000:]}')
+    drawn = re.findall(r'^drawn detections: (.+)$', out, re.M)
+    return dict(metric=float(found[-1]),
+                train_s=train_s, test_s=test_s, checkpoint=checkpoint,
+                drawn=drawn[-1] if drawn else None)
+
+
+def read_diagnostics(work_dir: str) -> Dict:
+    """The ``bnn_diagnostics.json`` of a run's final training (the last step
+    of a two-step run): the newest one under ``work_dir``."""
+    import glob
+    import json
+    found = glob.glob(osp.join(ROOT, work_dir, '**', 'bnn_diagnostics.json'),
+                      recursive=True)
+    if not found:
+        raise FileNotFoundError(f'no bnn_diagnostics.json under {work_dir}: '
+                                'does the config have BNNDiagnosticsHook?')
+    with open(max(found, key=osp.getmtime)) as f:
+        return json.load(f)
+
+
+def write_table(header: List[str], rows: List[List], path: str) -> str:
+    """Print a markdown table and write it to ``path`` (under the repository
+    root when relative); returns its text."""
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    text = '\n'.join(lines)
+    print(text)
+    path = osp.join(ROOT, path)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text + '\n')
+    return text
+
+
+def fp_then_binary(runs: List[tuple], work_dir: str, data_root: str,
+                   cfg_options: Optional[List[str]] = None,
+                   show_dir: Optional[str] = None,
+                   echo: bool = True) -> List[tuple]:
+    """``train_and_test`` each ``(name, slug, config, options)`` of ``runs``
+    in order under ``work_dir/slug``; the first is the full-precision model,
+    and every later (binary) run starts from its checkpoint, as BNNs usually
+    start from real-valued weights. ``show_dir`` draws the later runs'
+    detections. Returns ``[(name, result)]``, printing a line per run.
+    """
+    results, init = [], []
+    for name, slug, config, options in runs:
+        if echo:
+            print(f'\n### {name}: {config}', flush=True)
+        result = train_and_test(
+            config, osp.join(work_dir, slug), data_root,
+            list(cfg_options or []) + list(options) + init,
+            show_dir=show_dir if init else None, echo=echo)
+        init = init or [f'load_from={result["checkpoint"]}']
+        results.append((name, result))
+        print(f'{name}: {result["metric"]:.4f} (train {result["train_s"]:.0f} s)',
+              flush=True)
+    return results
+
+
+# The papers' pipeline in miniature (tools/demo.py, tools/experiments/).
+DEMO = dict(
+    backbone=osp.join('configs', 'demo', 'bnn_vgg16-w0.25_synthimagenet.py'),
+    fp=osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py'),
+    bnn=osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py'))
+
+
+def handoff_options(backbone: str, fp_detector: str,
+                    rbd_weight: float = 1.0) -> List[str]:
+    """``--cfg-options`` for ``DEMO['bnn']``: the binary backbone from the
+    pretrained classifier ``backbone``, neck and head from ``fp_detector``,
+    which is also the RBD teacher (``rbd_weight`` 0 turns RBD off)."""
+    return [f'model.backbone.init_cfg.checkpoint={backbone}',
+            f'model.neck.init_cfg.0.checkpoint={fp_detector}',
+            f'model.bbox_head.init_cfg.checkpoint={fp_detector}',
+            f'custom_hooks.3.teacher_checkpoint={fp_detector}',
+            f'custom_hooks.3.loss_weight={rbd_weight}']
+
+
+def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
+                          cfg_options: Optional[List[str]] = None,
+                          rbd_weight: float = 1.0,
+                          show_dir: Optional[str] = None,
+                          show_score_thr: float = 0.3,
+                          echo: bool = True) -> Dict[str, Dict]:
+    """Pretrain the binary backbone as a classifier on ``imagenet_root``,
+    train the FP detector (the teacher), then the BNN detector from both
+    with RBD; each trained and tested under ``work_dir/<step>``. Returns
+    ``{'backbone': ..., 'fp': ..., 'bnn': ...}`` results of
+    ``train_and_test`` (top-1 for the backbone, VOC mAP for the detectors).
+    """
+    options = list(cfg_options or [])
+    results = {}
+    steps = (('backbone', imagenet_root, 'accuracy/top1'),
+             ('fp', voc_root, 'pascal_voc/mAP'),
+             ('bnn', voc_root, 'pascal_voc/mAP'))
+    for step, root, metric in steps:
+        extra = [] if step != 'bnn' else handoff_options(
+            results['backbone']['checkpoint'], results['fp']['checkpoint'],
+            rbd_weight)
+        if echo:
+            print(f'\n### {step}: {DEMO[step]}', flush=True)
+        results[step] = train_and_test(
+            DEMO[step], osp.join(work_dir, step), root,
+            (options if step != 'backbone' else []) + extra,
+            show_dir=show_dir if step == 'bnn' else None, echo=echo,
+            metric=metric, show_score_thr=show_score_thr)
+        print(f'{step}: {metric} {results[step]["metric"]:.4f} '
+              f'(train {results[step]["train_s"]:.0f} s)', flush=True)
+    return results
+
+
+# The built-in demo's data set (tools/demo.py, tools/experiments/).
+DEMO_VOC = dict(num_trainval=300, num_test=150, num_trainval_2012=100,
+                image_size=240, num_classes=6, seed=0)
+
+
+# The demo's ImageNet-layout set for binary backbone pretraining.
+DEMO_IMAGENET = dict(num_train_per_class=100, num_val_per_class=20,
+                     image_size=64, num_classes=10, seed=0)
+
+
+def ensure_imagenet(out_dir: str, **kwargs) -> bool:
+    """Write the ImageNet-layout set under ``out_dir`` unless it is there;
+    returns whether it wrote it."""
+    if osp.isfile(osp.join(out_dir, 'synset_mapping.txt')) and osp.isdir(
+            osp.join(out_dir, 'val')):
+        return False
+    print(f'generating the ImageNet-layout data set under {out_dir} ...',
+          flush=True)
+    generate_imagenet(out_dir, **kwargs)
+    return True
+
+
+def ensure_voc(out_dir: str, **kwargs) -> bool:
+    """Write the VOC-format set under ``out_dir`` unless it is already there;
+    returns whether it wrote it."""
+    lists = osp.join(out_dir, 'VOCdevkit', '{}', 'ImageSets', 'Main', '{}.txt')
+    done = [lists.format('VOC2007', 'test')]
+    if kwargs.get('num_trainval_2012', 1):
+        done.append(lists.format('VOC2012', 'trainval'))
+    if all(osp.isfile(path) for path in done):
+        return False
+    print(f'generating the VOC-format data set under {out_dir} ...', flush=True)
+    generate_voc(out_dir, **kwargs)
+    return True
