@@ -1,10 +1,12 @@
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
 import pytest
 import torch
+from hypothesis import settings
 
 import mmbnn.plugin  # noqa: F401 (registration, the stack's fixes)
 
@@ -13,6 +15,14 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     # for the tools the tests start.
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '1'
     torch.set_num_threads(1)
+
+# Hypothesis: 'mmbnn' (make test): the same 40 examples per property on every
+# run; 'thorough' (HYPOTHESIS_PROFILE=thorough): 1000 fresh ones each.
+settings.register_profile('mmbnn', deadline=None, max_examples=40,
+                          derandomize=True, print_blob=True)
+settings.register_profile('thorough', deadline=None, max_examples=1000,
+                          print_blob=True)
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'mmbnn'))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py')
@@ -40,6 +50,13 @@ def run(args, timeout=600, check=True, env=None, cwd=ROOT):
 
 def tool(name, *args, **kwargs):
     return run([sys.executable, osp.join(ROOT, 'tools', name), *args], **kwargs)
+
+
+def free_port():
+    """A TCP port free on this machine now (for a launcher's master)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 # The demo classifiers' head; the generated ImageNet-layout set has as many.
@@ -156,3 +173,51 @@ def check_binary_parts(path, cfg, model):
     promised = {frozenset(): 'none', frozenset({'backbone'}): 'backbone',
                 frozenset({'backbone', 'neck'}): 'backbone+neck'}
     assert cfg.get('binarized', 'none') == promised[frozenset(expected)], path
+
+
+# ------------------------------------------------- the native library's paths
+
+def _isa_paths():
+    from mmbnn.ops import native
+    return list(native.ISAS) + ['reference']
+
+
+ISA_PATHS = _isa_paths()
+
+
+def force_isa(monkeypatch, isa):
+    """Run the rest of the test on instruction-set path ``isa`` (skip it
+    where this machine cannot)."""
+    from mmbnn.ops import native
+    if isa not in native.available_isas():
+        pytest.skip(f'this machine cannot run the {isa} path')
+    monkeypatch.setenv('MMBNN_ISA', isa)
+    assert native.select_isa() == isa
+
+
+def packed_weight(w):
+    """The signs of a float weight ``[O, C, KH, KW]`` as the kernels' packed
+    weight."""
+    from mmbnn.ops.bits import pack_bit_words
+    from mmbnn.ops.xnor_conv import PackedWeight
+    return PackedWeight(pack_bit_words((w >= 0).permute(0, 2, 3, 1)),
+                        w.shape[1], 1)
+
+
+R18 = osp.join(ROOT, 'configs', 'imagenet', 'bnn_resnet18-bireal_8xb32_in1k.py')
+
+
+@pytest.fixture(scope='session')
+def resnet_export(tmp_path_factory):
+    """The binary ResNet-18 classifier with trained-looking BN statistics and
+    its checkpoint: ``(cfg, model, checkpoint, folder)``."""
+    from mmbnn.apis import load_config
+    from mmbnn.models.builder import build_model
+    from toy import randomize_norms
+    tmp = tmp_path_factory.mktemp('r18')
+    cfg = load_config(R18)
+    torch.manual_seed(0)
+    model = randomize_norms(build_model(cfg)).eval()
+    ckpt = str(tmp / 'r18.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=3)), ckpt)
+    return cfg, model, ckpt, tmp

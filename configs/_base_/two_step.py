@@ -2,7 +2,7 @@
 # binarizes activations only (real weights, weight decay 5e-6), step 2
 # binarizes both (weight decay 0), starting from step 1's final weights, each
 # with a fresh optimizer and LR schedule (tools/train.py runs both; see
-# mmbnn/engine/steps.py). The reverse order is two_step_weights_first.py;
+# mmbnn/engine/train_steps.py). The reverse order is two_step_weights_first.py;
 # one-step training sets `train_steps = None`.
 train_steps = [
     dict(binarize='activations', weight_decay=5e-6),

@@ -12,26 +12,22 @@ __all__ = ['build_model', 'full_precision_twin']
 def build_model(cfg, scope: str = None) -> nn.Module:
     """The model of ``cfg`` (a whole config, with ``model`` and
     ``default_scope``, or a model config alone) built in its registry scope:
-    ``scope``, else the config's ``default_scope``, else mmdet. mmdet
-    detectors and mmpretrain classifiers are registered first."""
-    from mmengine.registry import DefaultScope, init_default_scope
+    ``scope``, else the config's ``default_scope``, else the current one,
+    else mmdet. mmdet detectors and mmpretrain classifiers are registered
+    first; the current default scope is left as it was."""
+    from mmengine.registry import DefaultScope
     model_cfg = cfg.get('model', cfg) if 'type' not in cfg else cfg
-    scope = scope or cfg.get('default_scope') or _current_scope() or 'mmdet'
+    current = DefaultScope.get_current_instance()
+    scope = (scope or cfg.get('default_scope')
+             or (current.scope_name if current is not None else None)
+             or 'mmdet')
     if scope == 'mmpretrain':
         import mmpretrain.models  # noqa: F401 (registration)
     elif scope == 'mmdet':
         from mmdet.utils import register_all_modules
         register_all_modules(init_default_scope=False)
-    if DefaultScope.get_current_instance() is None or \
-            DefaultScope.get_current_instance().scope_name != scope:
-        init_default_scope(scope)
-    return MODELS.build(copy.deepcopy(model_cfg))
-
-
-def _current_scope():
-    from mmengine.registry import DefaultScope
-    current = DefaultScope.get_current_instance()
-    return current.scope_name if current is not None else None
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(copy.deepcopy(model_cfg))
 
 
 def full_precision_twin(model_cfg, scope: str = None) -> nn.Module:

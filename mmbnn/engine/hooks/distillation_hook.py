@@ -73,10 +73,13 @@ class DistillationHook(Hook):
 
     def build_teacher(self, runner) -> torch.nn.Module:
         if self.teacher_config is None:
-            teacher = full_precision_twin(runner.cfg.model)
+            teacher = full_precision_twin(runner.cfg.model,
+                                          runner.cfg.get('default_scope'))
             target = 'the student architecture in full precision'
         else:
-            teacher = build_model(Config.fromfile(self.teacher_config).model)
+            teacher_cfg = Config.fromfile(self.teacher_config)
+            teacher = build_model(teacher_cfg, teacher_cfg.get(
+                'default_scope') or runner.cfg.get('default_scope'))
             target = f'teacher config {self.teacher_config!r}'
         state = state_dict_of(read_checkpoint(self.teacher_checkpoint, 'cpu'),
                               self.teacher_checkpoint)

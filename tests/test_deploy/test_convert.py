@@ -1,0 +1,97 @@
+"""mmbnn/deploy/convert.py: fused blocks run BN, residual and packing in the
+kernel and equal the exact runtime."""
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+from mmbnn.deploy import to_xnor
+from mmbnn.ops.xnor_conv import xnor_conv2d
+from toy import randomize_norms
+
+
+def _bireal(**kwargs):
+    from mmbnn.models.backbones import BiRealResNet
+    torch.manual_seed(0)
+    return randomize_norms(BiRealResNet(depth=18, base_channels=16,
+                                         **kwargs), seed=5).eval()
+
+
+def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
+    """With fuse=True the BNs after binary convs are never called (folded),
+    every binary conv but the first reads the sign bits its predecessor
+    wrote, and the result is the exact runtime's within float rounding."""
+    from mmbnn.deploy import fuse_xnor_blocks
+    model = _bireal()
+    exact = to_xnor(copy.deepcopy(model), fuse=False)
+    fused = to_xnor(copy.deepcopy(model), fuse=False)
+    assert fuse_xnor_blocks(fused) == 16
+    calls = []
+    for name, m in fused.named_modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
+    packed_given = []
+    real = xnor_conv2d
+
+    def spy(*args, **kwargs):
+        packed_given.append(kwargs.get('packed', args[9] if len(args) > 9
+                                       else None) is not None)
+        return real(*args, **kwargs)
+
+    import mmbnn.deploy.xnor_layers as xnor_layers
+    monkeypatch.setattr(xnor_layers, 'xnor_conv2d', spy)
+    x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        out = fused(x)
+        fused_calls = list(packed_given)
+        ref = exact(x)
+    # Only the stem's and the real shortcuts' BNs ran.
+    assert sorted(calls) == ['stages.1.0.0.shortcut.2', 'stages.2.0.0.shortcut.2',
+                             'stages.3.0.0.shortcut.2', 'stem.1']
+    assert fused_calls == [False] + [True] * 15
+    assert packed_given[16:] == [False] * 16  # alone, each layer packs
+    for a, b in zip(out, ref):
+        assert a.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_blocks_keep_other_activations_and_norms_exact():
+    """A Hardtanh other than [-1, 1] is applied after the kernel, not as its
+    clip; BN without affine parameters folds too."""
+    for kwargs in (dict(act_cfg=dict(type='Hardtanh', min_val=-2.0,
+                                     max_val=2.0)),
+                   dict(norm_cfg=dict(type='BN', affine=False))):
+        model = _bireal(**kwargs)
+        x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            ref = to_xnor(copy.deepcopy(model), fuse=False)(x)
+            out = to_xnor(copy.deepcopy(model), fuse=True)(x)
+        assert ref[0].abs().max() > 1.2 or 'norm_cfg' in kwargs
+        for a, b in zip(out, ref):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('act', [None, 'Hardtanh', 'ReLU'])
+def test_fused_conv_modules_of_the_ssd_vgg(act):
+    """mmcv ConvModules (and the shortcut ones) with a binary conv: BN folded
+    (never called), the residual and Hardtanh in the kernel, another
+    activation after it; equal to the exact runtime within float rounding."""
+    from mmbnn.models.backbones import SSDVGGBN
+    torch.manual_seed(0)
+    model = randomize_norms(SSDVGGBN(
+        widen_factor=0.25, conv_cfg=dict(type='BinaryConv2d'),
+        act_cfg=None if act is None else dict(type=act), shortcuts=True),
+        seed=3).eval()
+    exact = to_xnor(copy.deepcopy(model), fuse=False)
+    fused = to_xnor(copy.deepcopy(model), fuse=True)
+    calls = []
+    for name, m in fused.named_modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
+    x = torch.randn(1, 3, 48, 40, generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        out, ref = fused(x), exact(x)
+    assert calls == ['layers.conv1_1.bn']  # the real first conv's
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

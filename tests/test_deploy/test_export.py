@@ -1,0 +1,112 @@
+"""mmbnn/deploy/export.py: exported models give the PyTorch model's outputs
+(exact mode) or stay within float rounding (fused)."""
+import copy
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from mmbnn.apis import init_model, load_config
+from mmbnn.deploy import export_model
+from mmbnn.deploy.packed_file import read_packed
+from mmbnn.models.builder import build_model
+from mmbnn.models.layers import BinaryConv2d
+from toy import randomize_norms
+
+R18 = os.path.join(ROOT, 'configs', 'imagenet',
+                   'bnn_resnet18-bireal_8xb32_in1k.py')
+DEMO_BNN = os.path.join(ROOT, 'configs', 'demo',
+                        'bnn_ssd192_vgg16-w0.25_synthvoc.py')
+
+
+def test_exported_classifier_logits_and_size(resnet_export):
+    cfg, model, ckpt, tmp = resnet_export
+    out = str(tmp / 'r18.mmbnn')
+    report = export_model(init_model(cfg, ckpt), out, checkpoint=ckpt)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model(x, mode='tensor')
+        exact = init_model(cfg, out, fuse=False)(x, mode='tensor')
+        fused = init_model(cfg, out, fuse=True)
+        fast = fused(x.contiguous(memory_format=torch.channels_last),
+                     mode='tensor')
+    assert torch.equal(exact, ref)
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+    # 1 bit per binary weight: the 3x3 convs' bits alone, by count.
+    binary = sum(m.weight.numel() for m in model.modules()
+                 if isinstance(m, BinaryConv2d))
+    floats = sum(t.numel() for k, t in model.state_dict().items()
+                 if t.is_floating_point()) - binary
+    binary_layers = sum(isinstance(m, BinaryConv2d) for m in model.modules())
+    assert binary_layers == 16
+    tensors, meta = read_packed(out)
+    bit_bytes = sum(t.numel() for k, t in tensors.items()
+                    if k.endswith('weight_bits'))
+    assert bit_bytes == binary // 8
+    # The rest: float32 weights less the binary layers' schedule buffers.
+    assert report['file_bytes'] < bit_bytes + 4 * floats + 16 * 4096
+    assert report['fp32_state_bytes'] == 4 * (floats + binary)
+    half = export_model(init_model(cfg, ckpt), str(tmp / 'r18h.mmbnn'),
+                        fp16=True, checkpoint=ckpt)
+    assert half['size_ratio'] > 15 > report['size_ratio'] > 10
+    assert meta['source_checkpoint'] == 'r18.pth' and not meta['fp16']
+    assert 'BiRealResNet' in meta['config']
+
+
+def test_runtime_refuses_a_file_for_another_model(resnet_export, tmp_path):
+    cfg, model, ckpt, tmp = resnet_export
+    out = str(tmp_path / 'r18.mmbnn')
+    export_model(init_model(cfg, ckpt), out, checkpoint=ckpt)
+    other = load_config(R18, cfg_options={'model.backbone.depth': 34})
+    with pytest.raises(Exception, match='does not fit.*missing keys.*'
+                       'backbone.stages.0.2'):
+        init_model(other, out)
+
+
+def _demo_batch(model, num, size=192):
+    from mmdet.structures import DetDataSample
+
+    from mmbnn.datasets.synthetic import draw_scene
+    rng = np.random.default_rng(7)
+    inputs, samples = [], []
+    for _ in range(num):
+        img, _ = draw_scene(rng, size, size, num_classes=6)
+        inputs.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+        samples.append(DetDataSample(metainfo=dict(
+            img_shape=(size, size), ori_shape=(size, size),
+            pad_shape=(size, size), scale_factor=(1.0, 1.0))))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_exported_demo_detector_detects_as_the_pytorch_model(tmp_path):
+    cfg = load_config(DEMO_BNN)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()  # SSDNeck's L2Norm weight starts uninitialized
+    model = randomize_norms(model, seed=1).eval()
+    ckpt = str(tmp_path / 'bnn.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    out = str(tmp_path / 'bnn.mmbnn')
+    export_model(init_model(cfg, ckpt), out, checkpoint=ckpt)
+    data = _demo_batch(model, 3)
+    exact_model = init_model(cfg, out, fuse=False)
+    fused_model = init_model(cfg, out, fuse=True)
+    with torch.no_grad():
+        ref = model.test_step(copy.deepcopy(data))
+        exact = exact_model.test_step(copy.deepcopy(data))
+        # Fused: the head's raw outputs within float rounding. (Its
+        # detections are not compared: an untrained head's scores tie, and
+        # a rounding-level difference reorders tied detections.)
+        inputs = model.data_preprocessor(copy.deepcopy(data))['inputs']
+        raw_ref = model(inputs, mode='tensor')
+        raw_fused = fused_model(inputs, mode='tensor')
+    for r, e in zip(ref, exact):
+        r, e = r.pred_instances, e.pred_instances
+        assert len(r) > 0
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(e[key], r[key]), key
+    for part_ref, part_fused in zip(raw_ref, raw_fused):  # scores, boxes
+        for a, b in zip(part_ref, part_fused):  # per level
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)

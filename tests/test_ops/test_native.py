@@ -1,0 +1,92 @@
+"""mmbnn/ops/native.py: choosing an instruction set, building without a
+compiler, and the training passes against PyTorch's formulas."""
+import pytest
+import torch
+
+from conftest import ISA_PATHS, force_isa, packed_weight
+from mmbnn.ops import native
+from mmbnn.ops.xnor_conv import xnor_conv2d
+
+
+def test_instruction_set_choice_and_errors(monkeypatch):
+    monkeypatch.delenv('MMBNN_ISA', raising=False)
+    assert native.select_isa() == native.available_isas()[0]
+    monkeypatch.setenv('MMBNN_ISA', 'sse9')
+    with pytest.raises(ValueError, match=r"unknown instruction set 'sse9'"):
+        native.select_isa()
+    missing = [isa for isa in native.ISAS
+               if isa not in native.available_isas()]
+    if missing and native.library() is not None:
+        monkeypatch.setenv('MMBNN_ISA', missing[0])
+        with pytest.raises(RuntimeError, match='this CPU does not support it'):
+            native.select_isa()
+
+
+def _clear_kernel_caches():
+    for cached in (native.library, native._native_isas, native._select):
+        cached.cache_clear()
+
+
+def test_no_compiler_means_the_reference_path_with_a_warning(monkeypatch):
+    import torch.utils.cpp_extension as ext
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError('no C++ compiler')
+
+    monkeypatch.setattr(ext, 'load', no_compiler)
+    monkeypatch.delenv('MMBNN_ISA', raising=False)
+    _clear_kernel_caches()
+    try:
+        with pytest.warns(UserWarning, match='could not be built.*no C.. '
+                          'compiler.*reference path'):
+            assert native.available_isas() == ['reference']
+        assert native.select_isa() == 'reference'
+        with pytest.raises(RuntimeError, match='native library is not built'):
+            native.select_isa('avx2')
+        y, _ = xnor_conv2d(torch.ones(1, 3, 4, 4),
+                                   packed_weight(torch.ones(2, 3, 3, 3)), (1, 1),
+                                   (1, 1))
+        assert y[0, 0, 0, 0] == 12
+    finally:
+        monkeypatch.undo()
+        _clear_kernel_caches()
+
+
+@pytest.mark.parametrize('isa', [i for i in ISA_PATHS if i != 'reference'])
+def test_fused_training_estimators_equal_the_pytorch_ones(monkeypatch, isa):
+    """The native sign and tanh backward against mmbnn.ops' PyTorch
+    formulas (MMBNN_ISA=reference) on random inputs, including exact zeros,
+    saturated elements, a non-contiguous input and a stage-2 cap."""
+    from mmbnn.ops import binary_sign, dte_sign, ede_sign
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 37, 11, generator=gen) * 3
+    x[0, 0, :4] = torch.tensor([0.0, -0.0, 30.0, -30.0])
+    grad = torch.randn(6, 37, 11, generator=gen)
+    cases = [(ede_sign, dict(k=1.0, t=1.0)), (ede_sign, dict(k=10.0, t=0.1)),
+             (dte_sign, dict(k=1.0, t=10.0, t_cap=torch.tensor(2.5))),
+             (dte_sign, dict(k=torch.tensor(0.5), t=torch.tensor(3.3)))]
+
+    def run(fn, kwargs, inp):
+        leaf = inp.clone().requires_grad_()
+        out = fn(leaf.transpose(1, 2), **kwargs)  # not contiguous
+        out.backward(grad.transpose(1, 2))
+        return out, leaf.grad
+
+    for fn, kwargs in cases:
+        force_isa(monkeypatch, isa)
+        out, g = run(fn, kwargs, x)
+        monkeypatch.setenv('MMBNN_ISA', 'reference')
+        ref_out, ref_g = run(fn, kwargs, x)
+        assert torch.equal(out, ref_out)
+        # float32 rounding of the same function: ~1e-7 of its peak k t
+        kt = float(torch.as_tensor(kwargs['k'])) * min(
+            float(torch.as_tensor(kwargs['t'])),
+            float(kwargs.get('t_cap', float('inf'))))
+        torch.testing.assert_close(g, ref_g, rtol=1e-5, atol=4e-6 * kt)
+    force_isa(monkeypatch, isa)
+    assert torch.equal(binary_sign(x), torch.where(x >= 0, 1.0, -1.0))
+    # What the native path does not take stays PyTorch's: float64 exactly.
+    xd = x.double().requires_grad_()
+    ede_sign(xd, 2.0, 3.0).backward(grad.double())
+    expected = 2.0 * 3.0 * (1 - torch.tanh(3.0 * x.double()) ** 2) * grad
+    torch.testing.assert_close(xd.grad, expected, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,135 @@
+"""mmbnn/ops/xnor_conv.py: the XNOR-popcount conv against F.conv2d on +-1
+tensors, on every instruction-set path the machine has."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import ISA_PATHS, force_isa, packed_weight
+from mmbnn.ops import native
+from mmbnn.ops.bits import pack_bit_words, unpack_bit_words
+from mmbnn.ops.xnor_conv import PackedWeight, pack_activations, xnor_conv2d
+
+
+def _signs(t):
+    return torch.where(t >= 0, 1.0, -1.0)
+
+
+# Odd and word-straddling channel counts, kernel, stride, padding, dilation,
+# groups; output channels not a multiple of the 8-channel block.
+GRID = [(cin, cout, k, s, p, d, g)
+        for cin, cout, k, s, p, d, g in itertools.product(
+            (1, 3, 64, 65, 130), (5, 16), (1, 3), (1, 2), (0, 1, 2), (1, 2),
+            (1, 5))
+        if cin % g == 0 and cout % g == 0 and not (k == 1 and d == 2)]
+
+
+@pytest.mark.parametrize('isa', ISA_PATHS)
+def test_packed_conv_equals_conv2d_of_signs_on_every_path(monkeypatch, isa):
+    force_isa(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(0)
+    for i, (cin, cout, k, s, p, d, g) in enumerate(GRID):
+        x = torch.randn(2, cin, 9, 7, generator=gen)
+        x[0, :, 0, 0] = 0.0  # sign(0) = +1
+        if i % 2:
+            x = x.contiguous(memory_format=torch.channels_last)
+        w = torch.randn(cout, cin // g, k, k, generator=gen)
+        bits = pack_bit_words((w >= 0).permute(0, 2, 3, 1))
+        weight = PackedWeight(bits, cin, g)
+        y, _ = xnor_conv2d(x, weight, (s, s), (p, p), (d, d))
+        expected = F.conv2d(_signs(x), _signs(w), None, s, p, d, g)
+        assert torch.equal(y, expected), (cin, cout, k, s, p, d, g)
+
+
+@pytest.mark.parametrize('isa', ISA_PATHS)
+def test_fused_output_transform_on_every_path(monkeypatch, isa):
+    """alpha * dot + beta + residual, Hardtanh, and the next layer's sign
+    bits, rounded as PyTorch's separate ops round them."""
+    force_isa(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(1)
+    for cin, cout in ((64, 64), (70, 130)):
+        x = torch.randn(1, cin, 6, 5, generator=gen)
+        w = torch.randn(cout, cin, 3, 3, generator=gen)
+        alpha = torch.rand(cout, generator=gen) * 0.1
+        beta = torch.randn(cout, generator=gen)
+        res = torch.randn(1, cout, 6, 5, generator=gen)
+        y, bits = xnor_conv2d(
+            x, packed_weight(w), (1, 1), (1, 1), (1, 1), alpha, beta, res, clip=True,
+            want_bits=True)
+        dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
+        expected = (alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1) +
+                    res).clamp(-1, 1)
+        assert torch.equal(y, expected)
+        unpacked = unpack_bit_words(bits, cout).permute(0, 3, 1, 2)
+        assert torch.equal(unpacked, expected >= 0)
+        assert bits.shape == (1, 6, 5, (cout + 63) // 64)
+
+
+@pytest.mark.parametrize('isa', ISA_PATHS)
+def test_threads_split_rows_and_channel_ranges_alike(monkeypatch, isa):
+    """A small map with many channels is split across threads by ranges of
+    64 output channels; every thread count gives the one-thread result."""
+    force_isa(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(1, 70, 3, 4, generator=gen)
+    w = torch.randn(200, 70, 3, 3, generator=gen)
+    alpha, beta = torch.rand(200, generator=gen), torch.randn(200, generator=gen)
+    runs = [xnor_conv2d(x, packed_weight(w), (1, 1), (1, 1), (1, 1), alpha,
+                                beta, want_bits=True, threads=threads)
+            for threads in (1, 2, 3, 8)]
+    dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
+    expected = alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1)
+    for y, bits in runs:
+        assert torch.equal(y, expected)
+        assert torch.equal(unpack_bit_words(bits, 200).permute(0, 3, 1, 2),
+                           expected >= 0)
+
+
+def test_zero_padding_adds_nothing_by_hand(monkeypatch):
+    """All +1 input and weights, 3x3, padding 1: a corner sees 4 taps, an
+    edge 6, the inside 9 (a padded zero is neither +1 nor -1)."""
+    for isa in native.available_isas():
+        monkeypatch.setenv('MMBNN_ISA', isa)
+        y, _ = xnor_conv2d(torch.ones(1, 3, 4, 4),
+                                   packed_weight(torch.ones(2, 3, 3, 3)), (1, 1),
+                                   (1, 1))
+        per_channel = torch.tensor([[4., 6, 6, 4], [6, 9, 9, 6],
+                                    [6, 9, 9, 6], [4, 6, 6, 4]]) * 3
+        assert torch.equal(y[0, 0], per_channel), isa
+        assert torch.equal(y[0, 1], per_channel), isa
+
+
+def test_conv_arguments_that_do_not_fit_are_refused():
+    weight = packed_weight(torch.ones(8, 70, 3, 3))
+    x = torch.ones(1, 70, 5, 5)
+    with pytest.raises(ValueError, match='input has 69 channels, the layer '
+                       'takes 70'):
+        xnor_conv2d(x[:, :69], weight)
+    with pytest.raises(ValueError, match='smaller than the 3x3 kernel'):
+        xnor_conv2d(x[:, :, :2, :2], weight)
+    with pytest.raises(ValueError, match=r'residual must be float32 '
+                       r'\(1, 8, 3, 3\)'):
+        xnor_conv2d(x, weight, residual=torch.zeros(1, 8, 5, 5))
+    with pytest.raises(ValueError, match=r'packed input must be contiguous '
+                       r'int64 \(1, 5, 5, 2\)'):
+        xnor_conv2d(x, weight, packed=torch.zeros(1, 5, 5, 1,
+                                                          dtype=torch.int64))
+    with pytest.raises(ValueError, match='do not split into 3 groups'):
+        PackedWeight(weight.bits, 70, 3)
+
+
+@pytest.mark.parametrize('isa', ISA_PATHS)
+def test_pack_activations_of_any_layout_and_dtype(monkeypatch, isa):
+    """The packed sign bits of [N, C, H, W] inputs, NCHW or channels-last,
+    in float32 (the library) or other dtypes (PyTorch), per group, against
+    pack_bits of the signs taken by hand."""
+    force_isa(monkeypatch, isa)
+    x = torch.randn(2, 70, 3, 5, generator=torch.Generator().manual_seed(11))
+    x[1, 3, 2, 4] = 0.0
+    for groups in (1, 2):
+        bits = (x >= 0).permute(0, 2, 3, 1).reshape(2, 3, 5, groups, -1)
+        expected = pack_bit_words(bits).reshape(2, 3, 5, -1)
+        for t in (x, x.contiguous(memory_format=torch.channels_last),
+                  x.double(), x.half()):
+            assert torch.equal(pack_activations(t, groups), expected)
