@@ -166,6 +166,42 @@ def test_generation_is_deterministic_and_seeded(tmp_path):
     assert not (tmp_path / 'a' / 'VOCdevkit' / 'VOC2012').exists()
 
 
+def _pixels(paths):
+    return {hashlib.sha256(np.asarray(Image.open(p)).tobytes()).hexdigest()
+            for p in paths}
+
+
+def test_splits_share_no_image(tmp_path):
+    """A test split that repeats training images measures memorization, not
+    learning: no image of one split may appear in another, in any format."""
+    import pickle
+    from glob import glob
+    synthetic.generate_cifar10(str(tmp_path / 'cifar'), num_train=40,
+                               num_test=20, progress=False)
+    folder = tmp_path / 'cifar' / 'cifar-10-batches-py'
+    rows = {}
+    for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
+        with open(folder / name, 'rb') as f:
+            data = pickle.load(f, encoding='latin1')['data']
+        split = 'test' if name == 'test_batch' else 'train'
+        rows.setdefault(split, set()).update(r.tobytes() for r in data)
+    assert len(rows['train']) == 40 and len(rows['test']) == 20
+    assert not rows['train'] & rows['test']
+    synthetic.generate_voc(str(tmp_path / 'voc'), num_trainval=6, num_test=6,
+                           num_trainval_2012=6, image_size=64, num_classes=4,
+                           progress=False)
+    voc = tmp_path / 'voc' / 'VOCdevkit'
+    sets = [_pixels(glob(str(voc / year / 'JPEGImages' / '*.jpg')))
+            for year in ('VOC2007', 'VOC2012')]
+    assert len(sets[0]) == 12 and len(sets[1]) == 6 and not sets[0] & sets[1]
+    synthetic.generate_imagenet(str(tmp_path / 'in'), num_train_per_class=4,
+                                num_val_per_class=4, image_size=32,
+                                num_classes=3, progress=False)
+    train = _pixels(glob(str(tmp_path / 'in' / 'train' / '*' / '*.JPEG')))
+    val = _pixels(glob(str(tmp_path / 'in' / 'val' / '*' / '*.JPEG')))
+    assert len(train) == len(val) == 12 and not train & val
+
+
 def test_appearances_are_distinct_and_shapes_fill_their_boxes():
     pairs = [synthetic.appearance(i) for i in range(synthetic.MAX_CLASSES)]
     assert len(set(pairs)) == synthetic.MAX_CLASSES == 80

@@ -152,7 +152,12 @@ def draw_scene(rng: np.random.Generator, width: int, height: int,
 
 
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    split_key = int.from_bytes(split.encode()[:8].ljust(8, b'\0'), 'little')
+    """The generator of image ``index`` of ``split``: its own stream per
+    seed, split and index. The split's whole name is the key (an earlier
+    version read its first 8 bytes only, so CIFAR-10's ``cifar10train`` and
+    ``cifar10test`` drew the same images: the test set was the training
+    set's first batch); names of up to 8 bytes keep their old streams."""
+    split_key = int.from_bytes(split.encode(), 'little')
     return np.random.default_rng([seed, split_key, index])
 
 
