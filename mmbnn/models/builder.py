@@ -16,7 +16,12 @@ def build_model(cfg, scope: str = None) -> nn.Module:
     else mmdet. mmdet detectors and mmpretrain classifiers are registered
     first; the current default scope is left as it was."""
     from mmengine.registry import DefaultScope
-    model_cfg = cfg.get('model', cfg) if 'type' not in cfg else cfg
+    model_cfg = copy.deepcopy(cfg.get('model', cfg) if 'type' not in cfg
+                              else cfg)
+    # A top-level data_preprocessor (mmpretrain's configs) goes into the
+    # model, as mmengine's Runner puts it.
+    if 'type' not in cfg and cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     current = DefaultScope.get_current_instance()
     scope = (scope or cfg.get('default_scope')
              or (current.scope_name if current is not None else None)
@@ -27,7 +32,7 @@ def build_model(cfg, scope: str = None) -> nn.Module:
         from mmdet.utils import register_all_modules
         register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope(scope):
-        return MODELS.build(copy.deepcopy(model_cfg))
+        return MODELS.build(model_cfg)
 
 
 def full_precision_twin(model_cfg, scope: str = None) -> nn.Module:

@@ -36,6 +36,10 @@ def test_classifier_and_detector_build_quietly_in_their_scopes():
     finally:
         logger.removeHandler(lines)
     assert type(classifier).__name__ == 'ImageClassifier'
+    # mmpretrain configs hold the preprocessor at top level: the model gets
+    # it, as the Runner's would (a classifier without it sees raw pixels).
+    mean = classifier.data_preprocessor.mean.flatten().tolist()
+    assert mean == pytest.approx(classifier.cfg.data_preprocessor.mean)
     assert type(detector).__name__ == 'SingleStageDetector'
     assert not classifier.training and classifier.cfg.filename == DEMO_CLS
     # init_weights ran (SSDNeck's L2Norm weight is its constant 20) and
