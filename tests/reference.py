@@ -68,3 +68,69 @@ weights = st.builds(
                         lambda s: s[1] * s[2] * s[3] >= 2),
     distribution=st.sampled_from(DISTRIBUTIONS),
     scale=st.sampled_from([1e-3, 0.05, 1.0, 30.0]))
+
+
+def numpy_gain(x, t, k=1.0):
+    """The tanh estimator's gain on ``x``, ``mean((k t (1 - tanh(t x)^2))^2)``,
+    in float64 for each ``t`` (docs/methods.md 1.2)."""
+    x = np.abs(np.asarray(x, dtype=np.float64)).ravel()
+    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    return np.array([np.mean((k * s * (1 - np.tanh(s * x) ** 2)) ** 2)
+                     for s in t])
+
+
+def first_crossing(x, max_gain, limit=1000.0, points=200001):
+    """Brute force: the smallest ``t`` on a fine geometric grid of
+    ``[1, limit]`` at which the gain exceeds ``max_gain`` (``limit`` if it
+    never does)."""
+    t = np.geomspace(1.0, limit, points)
+    x = np.abs(np.asarray(x, dtype=np.float64)).ravel()
+    # Chunks: points x elements at once would not fit.
+    for lo in range(0, points, 2000):
+        gain = np.mean((t[lo:lo + 2000, None] * (1 - np.tanh(
+            t[lo:lo + 2000, None] * x) ** 2)) ** 2, axis=1)
+        over = np.nonzero(gain > max_gain)[0]
+        if over.size:
+            return t[lo + over[0]]
+    return limit
+
+
+def numpy_gain_cap(x, max_gain=1.0, limit=1000.0, points=25,
+                   max_samples=2048):
+    """DTE's gain bound as docs/methods.md 1.2 states it, in float64: the
+    gain on a geometric grid of ``points`` values of ``t`` over ``[1,
+    limit]`` from an evenly strided subsample of at most ``max_samples``
+    elements, the first grid point over ``max_gain`` found and ``t``
+    interpolated in log-log between it and the point before."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if x.size > max_samples:
+        x = x[::x.size // max_samples]
+    grid = np.geomspace(1.0, limit, points)
+    gain = numpy_gain(x, grid)
+    over = np.nonzero(gain > max_gain)[0]
+    if not over.size:
+        return limit
+    j = over[0]
+    if j == 0:
+        return 1.0
+    lg = np.log(np.maximum(gain, 1e-30))
+    frac = np.clip((math.log(max_gain) - lg[j - 1]) / max(lg[j] - lg[j - 1],
+                                                          1e-12), 0, 1)
+    return float(np.exp(np.log(grid[j - 1]) + frac * (np.log(grid[j]) -
+                                                      np.log(grid[j - 1]))))
+
+
+def numpy_ratio_cap(x, epsilon, delta, limit=1000.0):
+    """DTE's updating-ratio bound by its definition: artanh(sqrt(1 - delta))
+    over the epsilon-quantile of |x| rounded up (at most ``limit``)."""
+    a = np.sort(np.abs(np.asarray(x, dtype=np.float64)).ravel())
+    q = max(a[math.ceil(epsilon * (a.size - 1))], 1e-12)
+    return min(math.atanh(math.sqrt(1 - delta)) / q, limit)
+
+
+def numpy_t_cap(x, epsilon=0.1, delta=0.1, max_gain=1.0):
+    """The smaller of the two bounds (the ratio's alone if ``max_gain`` is
+    None)."""
+    ratio = numpy_ratio_cap(x, epsilon, delta)
+    return ratio if max_gain is None else min(numpy_gain_cap(x, max_gain),
+                                              ratio)

@@ -4,11 +4,12 @@ Pure functions of ``p`` so that a resumed run recomputes exactly the values
 it would have had.
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
-__all__ = ['ede_schedule', 'dte_boundary', 'dte_schedule', 'dte_t_cap']
+__all__ = ['ede_schedule', 'dte_boundary', 'dte_schedule', 'dte_t_cap',
+           'dte_ratio_cap', 'dte_gain', 'dte_gain_cap', 'T_CAP_LIMIT']
 
 
 def _check(p: float, t_min: float, t_max: float) -> None:
@@ -54,25 +55,111 @@ def dte_schedule(p: float, t_min: float = 0.1, t_max: float = 10.0,
     return 1.0, t_max ** ((p - boundary) / (1.0 - boundary)), 2
 
 
-def dte_t_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
-              max_samples: int = 1 << 16) -> torch.Tensor:
-    """Largest ``t`` that keeps the updating ratio of ``x`` at least ``epsilon``.
+# The largest t the bounds report: "no bound" (above any schedule's t_max).
+T_CAP_LIMIT = 1000.0
+# t on a geometric grid over [1, T_CAP_LIMIT], ratio 1.33: interpolated in
+# log-log, within 0.4% of a 1000x finer grid's crossing (tests/test_ops).
+_GAIN_GRID = 25
 
-    [choice, docs/methods.md 1.2] An element keeps updating while its gradient
-    factor ``1 - tanh(t|x|)^2 >= delta``, i.e. ``t|x| <= artanh(sqrt(1 -
-    delta))``. With ``q`` the ``epsilon``-quantile of ``|x|``, ``t_cap =
-    artanh(sqrt(1 - delta)) / q`` keeps that for a fraction ``epsilon``.
-    ``q`` is an element of ``|x|`` (the quantile rounded up, not
-    interpolated), so at least ``epsilon`` of the elements lie at or below it.
+
+def _sample(x: torch.Tensor, max_samples: int) -> torch.Tensor:
+    """``x`` flattened, detached, float32; an evenly strided subsample of
+    it when larger than ``max_samples`` (a statistic of a large activation
+    tensor on every forward must cost less than the conv)."""
+    flat = x.detach().flatten()
+    if flat.numel() > max_samples:
+        flat = flat[::flat.numel() // max_samples]
+    return flat.float()
+
+
+def dte_t_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
+              max_gain: Optional[float] = 1.0,
+              ratio_samples: int = 1 << 16) -> torch.Tensor:
+    """DTE's distribution-sensitive bound on stage 2's ``t`` for the
+    elements ``x`` (docs/methods.md 1.2): the smaller of ``dte_gain_cap``
+    (the estimator must not amplify the gradient passing through it; none
+    if ``max_gain`` is None) and ``dte_ratio_cap`` (at least ``epsilon`` of
+    the elements keep updating). A 0-dim float32 tensor on ``x``'s device,
+    at most ``T_CAP_LIMIT``. ``ratio_samples``: the ratio bound's subsample
+    size (``dte_ratio_cap``'s ``max_samples``)."""
+    ratio = dte_ratio_cap(x, epsilon, delta, ratio_samples)
+    if max_gain is None:
+        return ratio
+    return torch.minimum(dte_gain_cap(x, max_gain), ratio)
+
+
+def dte_ratio_cap(x: torch.Tensor, epsilon: float = 0.1, delta: float = 0.1,
+                  max_samples: int = 1 << 16) -> torch.Tensor:
+    """Largest ``t`` that keeps the updating ratio of ``x`` at least
+    ``epsilon`` (at most ``T_CAP_LIMIT``).
+
+    [choice, docs/methods.md 1.2] An element keeps updating while its
+    gradient factor ``1 - tanh(t|x|)^2 >= delta``, i.e. ``t|x| <=
+    artanh(sqrt(1 - delta))``. With ``q`` the ``epsilon``-quantile of
+    ``|x|``, ``t_cap = artanh(sqrt(1 - delta)) / q`` keeps that for a
+    fraction ``epsilon``. ``q`` is an element of ``|x|`` (the quantile
+    rounded up, not interpolated), so at least ``epsilon`` of the elements
+    lie at or below it.
     """
     if not (0.0 < epsilon < 1.0 and 0.0 < delta < 1.0):
         raise ValueError(f'epsilon and delta must be in (0, 1), got {epsilon}, '
                          f'{delta}')
-    flat = x.detach().flatten()
-    if flat.numel() > max_samples:
-        # An evenly strided subsample: a quantile of a large activation
-        # tensor on every forward would cost more than the conv.
-        flat = flat[::flat.numel() // max_samples]
-    q = torch.quantile(flat.abs().float(), epsilon,
-                       interpolation='higher').clamp_min(1e-12)
-    return math.atanh(math.sqrt(1.0 - delta)) / q
+    flat = _sample(x, max_samples).abs()
+    # The element at sorted position ceil(epsilon * (n - 1)) (0-based), as
+    # torch.quantile(interpolation='higher') finds it, by selection rather
+    # than a sort (half the time).
+    k = math.ceil(epsilon * (flat.numel() - 1)) + 1
+    q = torch.kthvalue(flat, k).values.clamp_min(1e-12)
+    return (math.atanh(math.sqrt(1.0 - delta)) / q).clamp_max(T_CAP_LIMIT)
+
+
+def dte_gain(x: torch.Tensor, t, k=1.0) -> torch.Tensor:
+    """The gain of the tanh estimator on ``x``: the mean square of its
+    gradient factor, ``mean((k t (1 - tanh(t x)^2))^2)``, for each value of
+    ``t`` (a float or a 1-D tensor). 1 means the estimator passes gradient
+    energy through unchanged on average; STE's is the share of ``|x| <= 1``.
+    """
+    t = torch.as_tensor(t, dtype=torch.float32, device=x.device)
+    u = t.reshape(-1, 1) * x.detach().float().abs().flatten()
+    v = torch.exp(-2 * u)
+    sech2 = 4 * v / (1 + v) ** 2  # 1 - tanh(u)^2, without cancellation
+    gain = (torch.as_tensor(k, dtype=torch.float32, device=x.device) *
+            t.reshape(-1, 1) * sech2).pow(2).mean(1)
+    return gain.reshape(t.shape)
+
+
+def dte_gain_cap(x: torch.Tensor, max_gain: float = 1.0,
+                 max_samples: int = 1 << 11) -> torch.Tensor:
+    """Largest ``t >= 1`` at which the stage-2 estimator (``k = 1``) does not
+    amplify the gradient through ``x``: ``dte_gain(x, t) <= max_gain`` for
+    every ``t`` up to it (``T_CAP_LIMIT`` if the gain never exceeds it).
+
+    [choice, docs/methods.md 1.2] In stage 2 the factor's peak ``k t`` grows
+    to ``t_max``; where the elements are dense near 0 (a short run, still
+    far from binary) the gain grows about linearly in ``t`` (``~0.53 t /
+    sigma`` for ``N(0, sigma)``), and a chain of binary layers multiplies it:
+    the gradient explodes. Where training has moved the elements away from
+    0 the gain stays small and ``t`` may grow. Found on a geometric grid of
+    ``t`` over ``[1, T_CAP_LIMIT]`` from a strided subsample of ``x``,
+    interpolated in log-log between the grid points around the crossing; no
+    host synchronization.
+    """
+    if max_gain <= 0:
+        raise ValueError(f'max_gain must be > 0, got {max_gain}')
+    flat = _sample(x, max_samples)
+    grid = torch.logspace(0, math.log10(T_CAP_LIMIT), _GAIN_GRID,
+                          device=flat.device)
+    gain = dte_gain(flat, grid)
+    over = gain > max_gain
+    # The first grid point over the bound (the grid's length if none).
+    first = torch.where(over.any(), over.float().argmax(),
+                        torch.tensor(_GAIN_GRID, device=flat.device))
+    lo = (first - 1).clamp(0, _GAIN_GRID - 1)
+    hi = first.clamp(max=_GAIN_GRID - 1)
+    log_t = torch.log(grid)
+    log_g = torch.log(gain.clamp_min(1e-30))
+    step = (log_g[hi] - log_g[lo]).clamp_min(1e-12)
+    frac = ((math.log(max_gain) - log_g[lo]) / step).clamp(0, 1)
+    cap = torch.exp(log_t[lo] + frac * (log_t[hi] - log_t[lo]))
+    cap = torch.where(first == 0, grid[0], cap)
+    return torch.where(first == _GAIN_GRID, grid[-1], cap)

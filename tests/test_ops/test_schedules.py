@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from mmbnn import ops
-from reference import draw_weight
+from reference import draw_weight, first_crossing, numpy_gain
 
 
 def test_ede_schedule_values():
@@ -38,10 +38,10 @@ def test_dte_schedule_two_stages():
     assert stage == 2 and k == 1.0 and t == pytest.approx(10 ** (0.1 / 0.8))
 
 
-def test_dte_cap_keeps_epsilon_of_elements_updating():
+def test_dte_ratio_cap_keeps_epsilon_of_elements_updating():
     torch.manual_seed(0)
     x = torch.randn(10000)
-    cap = ops.dte_t_cap(x, epsilon=0.1, delta=0.1)
+    cap = ops.dte_ratio_cap(x, epsilon=0.1, delta=0.1)
     q = x.abs().sort().values[math.ceil(0.1 * (x.numel() - 1))]  # rounded up
     assert cap.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / q.item(),
                                        rel=1e-5)
@@ -52,31 +52,79 @@ def test_dte_cap_keeps_epsilon_of_elements_updating():
     assert factor == pytest.approx(0.1, rel=1e-4)
 
 
+def test_dte_gain_is_the_mean_square_factor_by_hand():
+    x = torch.tensor([0.0, 0.25, -0.5, 1.0, -3.0])
+    for t, k in ((1.0, 1.0), (2.0, 1.0), (7.5, 1.0), (0.5, 2.0)):
+        assert ops.dte_gain(x, t, k).item() == pytest.approx(
+            numpy_gain(x, t, k)[0], rel=1e-5)
+    # A 1-D t gives one gain per value; at x = 0 the gain is (k t)^2.
+    gains = ops.dte_gain(torch.zeros(3), torch.tensor([1.0, 2.0, 3.0]))
+    assert gains.tolist() == pytest.approx([1.0, 4.0, 9.0])
+    # Stage 1's k = 1/t keeps every factor at most 1: gain <= 1.
+    assert ops.dte_gain(x, 0.3, 1 / 0.3).item() <= 1.0
+
+
+@pytest.mark.parametrize('distribution,scale', [
+    ('normal', 1.0), ('normal', 3.0), ('uniform', 1.0), ('heavy', 1.0)])
+def test_dte_gain_cap_is_where_the_gain_first_exceeds_the_bound(
+        distribution, scale):
+    x = draw_weight(7, (2048, ), distribution, scale).float()
+    for max_gain in (1.0, 2.5):
+        cap = ops.dte_gain_cap(x, max_gain).item()
+        # Against a brute-force search on a grid 8000x finer: the log-log
+        # interpolation between the coarse grid's points is within 1%.
+        assert cap == pytest.approx(first_crossing(x, max_gain), rel=0.01)
+        assert numpy_gain(x, cap * 0.99)[0] <= max_gain
+        assert numpy_gain(x, cap * 1.01)[0] > max_gain
+    # For N(0, sigma) the gain grows about like 0.53 t / sigma: the cap
+    # grows with the spread of the elements.
+    if distribution == 'normal':
+        assert cap == pytest.approx(2.5 * scale / 0.53, rel=0.25)
+
+
+def test_dte_gain_cap_at_its_ends_and_on_a_subsample():
+    # Elements at 0: gain t^2, linear in log-log, interpolated exactly.
+    assert ops.dte_gain_cap(torch.zeros(10), 4.0).item() == pytest.approx(2.0)
+    # A bound below the gain at t = 1 gives t = 1; elements away from 0
+    # (a trained binary layer's) never reach the bound: the limit.
+    assert ops.dte_gain_cap(torch.zeros(10), 0.5).item() == 1.0
+    far = torch.tensor([-1.0, 1.0, -1.2, 0.9] * 10)
+    assert ops.dte_gain_cap(far).item() == ops.T_CAP_LIMIT
+    # More than 2048 elements: an evenly strided subsample (every 3rd of
+    # 6144 here), so the cap is that subsample's.
+    x = torch.randn(6144, generator=torch.Generator().manual_seed(3))
+    assert ops.dte_gain_cap(x).item() == ops.dte_gain_cap(x[::3]).item()
+    assert ops.dte_gain_cap(x).item() != ops.dte_gain_cap(x[1::3]).item()
+
+
 @pytest.mark.parametrize('call,message', [
     (lambda: ops.dte_boundary(0.0, 10.0), r'DTE needs t_min < 1 < t_max, got 0.0, 10.0'),
     (lambda: ops.dte_boundary(1.0, 10.0), 'DTE needs'),
     (lambda: ops.dte_boundary(0.1, 1.0), 'DTE needs'),
     (lambda: ops.dte_schedule(0.5, boundary=0.0), r'boundary must be in \(0, 1\), got 0.0'),
     (lambda: ops.dte_schedule(0.5, boundary=1.0), 'boundary must be in'),
-    (lambda: ops.dte_t_cap(torch.ones(4), epsilon=0.0), r'epsilon and delta must be in \(0, 1\), got 0.0, 0.1'),
-    (lambda: ops.dte_t_cap(torch.ones(4), epsilon=1.0), 'epsilon and delta'),
-    (lambda: ops.dte_t_cap(torch.ones(4), delta=0.0), 'epsilon and delta'),
+    (lambda: ops.dte_ratio_cap(torch.ones(4), epsilon=0.0), r'epsilon and delta must be in \(0, 1\), got 0.0, 0.1'),
+    (lambda: ops.dte_ratio_cap(torch.ones(4), epsilon=1.0), 'epsilon and delta'),
+    (lambda: ops.dte_ratio_cap(torch.ones(4), delta=0.0), 'epsilon and delta'),
+    (lambda: ops.dte_ratio_cap(torch.ones(4), delta=1.0), 'epsilon and delta'),
     (lambda: ops.dte_t_cap(torch.ones(4), delta=1.0), 'epsilon and delta'),
+    (lambda: ops.dte_gain_cap(torch.ones(4), max_gain=0.0), 'max_gain must be > 0, got 0.0'),
+    (lambda: ops.dte_t_cap(torch.ones(4), max_gain=-1.0), 'max_gain must be > 0'),
 ])
 def test_schedule_arguments_at_their_bounds_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
 
 
-def test_dte_cap_of_a_large_tensor_uses_an_evenly_strided_subsample():
+def test_dte_ratio_cap_of_a_large_tensor_uses_an_evenly_strided_subsample():
     x = torch.arange(1, 1001, dtype=torch.float32)  # |x| = 1 ... 1000
     # 1000 elements, at most 100 samples: every 10th, 1, 11, ..., 991; its
     # 0.1-quantile rounded up is element ceil(0.1 * 99) = 10: 101.
-    cap = ops.dte_t_cap(x, 0.1, 0.1, max_samples=100)
+    cap = ops.dte_ratio_cap(x, 0.1, 0.1, max_samples=100)
     assert cap.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 101.0)
-    full = ops.dte_t_cap(x, 0.1, 0.1)  # ceil(0.1 * 999) = 100: 101 too
+    full = ops.dte_ratio_cap(x, 0.1, 0.1)  # ceil(0.1 * 999) = 100: 101 too
     assert full.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 101.0)
-    shifted = ops.dte_t_cap(x.flip(0), 0.1, 0.1, max_samples=100)
+    shifted = ops.dte_ratio_cap(x.flip(0), 0.1, 0.1, max_samples=100)
     # 1000, 990, ..., 10: quantile element 10 of the sorted 10, 20, ...: 110.
     assert shifted.item() == pytest.approx(math.atanh(math.sqrt(0.9)) / 110.0)
 
@@ -87,7 +135,8 @@ def test_schedule_helpers_defaults_and_boundaries():
     ``|x| = 1`` is not saturated (the clipped STE still passes it)."""
     assert ops.dte_boundary() == pytest.approx(0.5)  # log 10 / log 100
     x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
-    assert ops.dte_t_cap(x).item() == ops.dte_t_cap(x, 0.1, 0.1).item()
+    assert ops.dte_t_cap(x).item() == ops.dte_t_cap(x, 0.1, 0.1, 1.0).item()
+    assert ops.dte_gain_cap(x).item() == ops.dte_gain_cap(x, 1.0).item()
     assert ops.updating_ratio(x, 2.0).item() == ops.updating_ratio(
         x, 2.0, 0.1).item()
     assert ops.updating_ratio(torch.zeros(4), 1.0, delta=1.0).item() == 1.0
@@ -143,11 +192,16 @@ def test_capped_t_keeps_at_least_epsilon_of_elements_updating(
         seed, n, epsilon, delta, distribution):
     x = draw_weight(seed, (n, ), distribution, 1.0).float()
     assume(bool((x != 0).all()))
-    cap = ops.dte_t_cap(x, epsilon, delta)
+    cap = ops.dte_ratio_cap(x, epsilon, delta)
     # At the cap itself the boundary element's factor is delta up to
     # rounding; a hair below it, it is strictly inside.
     ratio = ops.updating_ratio(x, cap * (1 - 1e-5), delta).item()
     assert ratio >= epsilon
-    # The cap is the largest such t: 1% above it, the element at the
-    # quantile (and any tied with it) stops updating.
-    assert ops.updating_ratio(x, cap * 1.01, delta).item() < ratio
+    if cap < ops.T_CAP_LIMIT:
+        # The cap is the largest such t: 1% above it, the element at the
+        # quantile (and any tied with it) stops updating.
+        assert ops.updating_ratio(x, cap * 1.01, delta).item() < ratio
+    # DTE's bound is the tighter of this one and the gain's.
+    both = ops.dte_t_cap(x, epsilon, delta)
+    assert both == torch.minimum(cap, ops.dte_gain_cap(x))
+    assert ops.updating_ratio(x, both * (1 - 1e-5), delta).item() >= epsilon

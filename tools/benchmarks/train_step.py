@@ -1,7 +1,8 @@
 """Training-step cost of a binary detector against its full-precision twin,
-of RBD distillation (teacher forward included) and of the diagnostics hook
-(FF counted every step, flushed every 10) against the plain binary step,
-measured in one process on the same batch (ratios; absolute times on a
+of RBD distillation (teacher forward included), of the diagnostics hook
+(FF counted every step, flushed every 10) and of DTE's stage 2 (its
+distribution-sensitive bounds computed on every forward, docs/methods.md
+1.2) against the plain binary step (stage 1), measured in one process on the same batch (ratios; absolute times on a
 shared machine mean little).
 
     python tools/benchmarks/train_step.py [--binary CFG] [--fp CFG] [--steps 20]
@@ -51,6 +52,7 @@ def build(path, batch_size):
 def install_rbd(student, teacher, teacher_config, tmp):
     """RBDHook on ``student`` with ``teacher``'s weights, as before training."""
     from mmengine.logging import MMLogger
+
     from mmbnn.engine.hooks import RBDHook
     path = os.path.join(tmp, 'teacher.pth')
     torch.save({'state_dict': teacher.state_dict()}, path)
@@ -66,6 +68,7 @@ def install_diagnostics(model):
     function wrapping a training step in the hook's per-iteration work."""
     from mmengine.logging import MessageHub, MMLogger
     from mmengine.visualization import Visualizer
+
     from mmbnn.engine.hooks import BNNDiagnosticsHook
     hook = BNNDiagnosticsHook(interval=10)
     runner = types.SimpleNamespace(
@@ -84,6 +87,16 @@ def install_diagnostics(model):
     return step
 
 
+def enter_stage_two(model, t=10.0):
+    """Every binary layer of ``model`` in DTE's stage 2 at ``t``, as the
+    scheduler leaves them at the end of a run."""
+    from mmbnn.models.layers import binary_layers
+    for _, layer in binary_layers(model):
+        layer.k.fill_(1.0)
+        layer.t.fill_(t)
+        layer.stage.fill_(2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--binary', default=os.path.join(
@@ -95,7 +108,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     runs = {name: build(path, args.batch_size)
             for name, path in (('fp', args.fp), ('binary', args.binary),
-                               ('rbd', args.binary), ('diag', args.binary))}
+                               ('rbd', args.binary), ('diag', args.binary),
+                               ('stage2', args.binary))}
+    enter_stage_two(runs['stage2'][0])
     with tempfile.TemporaryDirectory() as tmp:
         install_rbd(runs['rbd'][0], runs['fp'][0], args.fp, tmp)
     steps = {name: model.train_step for name, (model, _, _) in runs.items()}
@@ -118,6 +133,8 @@ def main(argv=None):
     print(f'binary + RBD / binary step time: {med["rbd"] / med["binary"]:.2f}x')
     print(f'binary + diagnostics / binary step time: '
           f'{med["diag"] / med["binary"]:.3f}x')
+    print(f'binary, DTE stage 2 / stage 1 step time: '
+          f'{med["stage2"] / med["binary"]:.3f}x')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from mmbnn.registry import HOOKS
 from mmbnn.utils.checkpoint import read_checkpoint
 
 STATE_KEY = 'bnn_diagnostics'
+_PARTS = ('weights', 'activations')
 
 
 @HOOKS.register_module()
@@ -36,6 +37,10 @@ class BNNDiagnosticsHook(Hook):
     - **Saturation**: the share of pre-sign activations with ``|x| > 1``,
       per layer, sampled on the iterations that flush.
     - **Histograms** of ``|w|`` per layer at the end of training.
+    - **DTE's bound**: per layer, the share of stage-2 iterations in which
+      its distribution-sensitive bound held ``t`` below the schedule's, for
+      the weights and the activations (``dte_bind_ratio``), counted on the
+      device every iteration; the mean over layers to the log each epoch.
 
     At the end of training ``bnn_diagnostics.json`` (keys ``ff_ratio_mean``
     and ``c2i`` over all binary layers, then per epoch, per iteration and per
@@ -74,6 +79,7 @@ class BNNDiagnosticsHook(Hook):
                                'layers to diagnose')
         self._names = [name for name, _ in found]
         layers = [layer for _, layer in found]
+        self._layers = layers
         self._weights = [layer.weight for layer in layers]
         self._numel = sum(w.numel() for w in self._weights)
         if self.interval is None:
@@ -96,6 +102,9 @@ class BNNDiagnosticsHook(Hook):
                                             device=self._weights[0].device)
             self._sat_sum = [0.0] * len(signs)
             self._sat_count = [0] * len(signs)
+            self._bind_counts = torch.zeros(len(signs), 2, dtype=torch.long,
+                                            device=self._weights[0].device)
+            self._bind_iters = [[0, 0] for _ in signs]
         else:
             self._load_state(self._restored)
         self._reference = self._reference_signs()
@@ -148,6 +157,12 @@ class BNNDiagnosticsHook(Hook):
         self._prev = signs
         self._layer_flips += flips
         self._pending.append(flips.sum())
+        for i, layer in enumerate(self._layers):
+            for j, part in enumerate(_PARTS):
+                binds = layer.cap_binds.pop(part, None)
+                if binds is not None:
+                    self._bind_counts[i, j] += binds
+                    self._bind_iters[i][j] += 1
         if self._sampling or self.end_of_epoch(runner.train_dataloader,
                                                batch_idx):
             self._flush(runner)
@@ -181,6 +196,9 @@ class BNNDiagnosticsHook(Hook):
             self.ff_epochs.append(sum(epoch) / len(epoch))
         c2i, p, _ = self._c2i(self._init)
         runner.message_hub.update_scalar('train/bnn_c2i', c2i)
+        binds = self._bind_ratios()[0]
+        if binds is not None:
+            runner.message_hub.update_scalar('train/bnn_dte_bind_ratio', binds)
         # runner.epoch counts finished epochs from 0 until this hook returns;
         # the log and the visualizer name epochs from 1, as mmengine does.
         runner.visualizer.add_scalars(
@@ -191,6 +209,19 @@ class BNNDiagnosticsHook(Hook):
             f'BNN diagnostics, epoch {runner.epoch + 1}: FF mean '
             f'{self.ff_epochs[-1] if epoch else 0.0:.3e}, C2I {c2i:.4f} '
             f'(p {p:.4f})')
+
+    def _bind_ratios(self):
+        """The share of stage-2 iterations in which DTE's bound held, over
+        all layers and parts (None if none ran stage 2), and per layer and
+        part (None where that part never ran stage 2)."""
+        counts = self._bind_counts.cpu().tolist()
+        per_layer = [{part: (c / n if n else None) for part, c, n in
+                      zip(_PARTS, layer_counts, layer_iters)}
+                     for layer_counts, layer_iters in zip(counts,
+                                                          self._bind_iters)]
+        total = sum(n for layer in self._bind_iters for n in layer)
+        overall = sum(map(sum, counts)) / total if total else None
+        return overall, per_layer
 
     def _c2i(self, reference):
         """``(C2I, p)`` over all layers and C2I per layer against ``reference``."""
@@ -224,6 +255,7 @@ class BNNDiagnosticsHook(Hook):
         c2i, p, c2i_layers = self._c2i(self._init)
         flips = self._layer_flips.cpu().tolist()
         iters = max(len(self.ff_iters), 1)
+        bind_ratio, bind_layers = self._bind_ratios()
         layers = {}
         for i, (name, w) in enumerate(zip(self._names, self._weights)):
             edges, counts = abs_histogram(w, self.hist_bins)
@@ -232,13 +264,15 @@ class BNNDiagnosticsHook(Hook):
                 c2i=c2i_layers[i],
                 act_saturation=(self._sat_sum[i] / self._sat_count[i]
                                 if self._sat_count[i] else None),
+                dte_bind_ratio=bind_layers[i],
                 abs_latent_histogram=dict(edges=edges, counts=counts))
         out = dict(ff_ratio_mean=float(np.mean(self.ff_iters)) if self.ff_iters
                    else 0.0,
                    c2i=c2i, c2i_p=p, num_latent_weights=self._numel,
                    iterations=len(self.ff_iters),
                    ff_ratio_per_epoch=self.ff_epochs,
-                   ff_ratio_per_iter=self.ff_iters, layers=layers)
+                   ff_ratio_per_iter=self.ff_iters,
+                   dte_bind_ratio=bind_ratio, layers=layers)
         if self._reference is not None:
             ref_c2i, ref_p, ref_layers = self._c2i(self._reference)
             out.update(c2i_first_step=ref_c2i, c2i_first_step_p=ref_p)
@@ -255,6 +289,8 @@ class BNNDiagnosticsHook(Hook):
             ff_epochs=torch.tensor(self.ff_epochs, dtype=torch.float64),
             layer_flips=self._layer_flips.cpu(),
             sat_sum=torch.tensor(self._sat_sum, dtype=torch.float64),
+            bind_counts=self._bind_counts.cpu(),
+            bind_iters=torch.tensor(self._bind_iters, dtype=torch.long),
             sat_count=torch.tensor(self._sat_count, dtype=torch.long))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -271,4 +307,8 @@ class BNNDiagnosticsHook(Hook):
         self._layer_flips = state['layer_flips'].to(device)
         self._sat_sum = state['sat_sum'].tolist()
         self._sat_count = state['sat_count'].tolist()
+        # Checkpoints written before the bound was counted have no counts.
+        zeros = torch.zeros(len(self._names), 2, dtype=torch.long)
+        self._bind_counts = state.get('bind_counts', zeros).to(device)
+        self._bind_iters = state.get('bind_iters', zeros).tolist()
         self._restored = None

@@ -36,23 +36,34 @@ class BinaryMixin:
         activation_binarizer (str): ``'sign'`` (plain sign of the input).
         weight_estimator, activation_estimator (str): ``'dte'``, ``'ede'``,
             ``'ste'`` or ``'approx'``: the backward of each sign.
-        epsilon, delta (float): DTE's distribution-sensitive bound: in stage
-            2, ``t`` is capped so that at least ``epsilon`` of the elements
-            keep a gradient factor ``>= delta`` (docs/methods.md 1.2).
-        act_cap_momentum (float): momentum of the running estimate of the
-            activations' ``t`` cap.
+        max_gain, epsilon, delta (float): DTE's distribution-sensitive bound
+            on stage 2's ``t`` (docs/methods.md 1.2): per layer, the
+            activations' ``t`` stays where the estimator's gain on the
+            layer's inputs is at most ``max_gain`` (``ops.dte_gain_cap``:
+            it must not amplify the gradient passed down the network), and
+            both estimators' ``t`` where at least ``epsilon`` of the elements
+            keep a gradient factor ``>= delta`` (``ops.dte_ratio_cap``).
+        weight_max_gain (float, optional): the gain bound for the weights'
+            estimator too (their gradient goes to the optimizer, not down
+            the network); None: none.
+        act_cap_momentum (float): momentum of the running (geometric)
+            estimate of the activations' ``t`` cap.
 
     Buffers ``k``, ``t`` and ``stage`` are set by ``BinarySchedulerHook``
     and saved in checkpoints, so a resumed run continues with the same values;
     ``act_t_cap`` is the running activation cap. ``SCHEDULE_BUFFERS`` names
     them: training state, not learned weights (a full-precision checkpoint
-    has none, and inference never reads them).
+    has none, and inference never reads them). In stage 2 a training
+    forward leaves ``cap_binds`` (``{'weights': tensor, 'activations':
+    tensor}``, 0-dim bools on the layer's device): whether each bound held
+    ``t`` below the schedule's; the diagnostics hook counts them.
     """
     SCHEDULE_BUFFERS = ('k', 't', 'stage', 'act_t_cap')
 
     def _init_binary(self, binarize, weight_binarizer, activation_binarizer,
                      weight_estimator, activation_estimator, epsilon, delta,
-                     act_cap_momentum, device=None):
+                     act_cap_momentum, max_gain, weight_max_gain,
+                     device=None):
         self.binarize = _choice(binarize, MODES, 'binarize mode')
         # What the config asked for; set_binarize_mode narrows it per step.
         self.configured_binarize = self.binarize
@@ -68,8 +79,13 @@ class BinaryMixin:
         if not (0 < epsilon < 1 and 0 < delta < 1 and 0 <= act_cap_momentum < 1):
             raise ValueError('epsilon and delta must be in (0, 1) and '
                              'act_cap_momentum in [0, 1)')
+        for name, gain in (('max_gain', max_gain),
+                           ('weight_max_gain', weight_max_gain)):
+            if gain is not None and not gain > 0:
+                raise ValueError(f'{name} must be > 0 or None, got {gain}')
         self.epsilon, self.delta = epsilon, delta
         self.act_cap_momentum = act_cap_momentum
+        self.max_gain, self.weight_max_gain = max_gain, weight_max_gain
         # The schedule's state, on the layer's device (float32 whatever the
         # weights' dtype: the estimators compute in at least float32).
         self.register_buffer('k', torch.ones((), device=device))
@@ -80,6 +96,7 @@ class BinaryMixin:
                                                      device=device))
         self.track_stats = False
         self.stats = {}
+        self.cap_binds = {}
 
     @property
     def binary_weights(self) -> bool:
@@ -110,6 +127,14 @@ class BinaryMixin:
             cached = self.__dict__['_stage_cache'] = (key, int(self.stage))
         return cached[1]
 
+    def _track(self, part, elements, t_cap):
+        """The updating ratio and the effective ``t`` of one part
+        (``'weight'`` or ``'act'``), on the iterations the scheduler logs."""
+        t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
+        self.stats[f'{part}_ratio'] = float(
+            updating_ratio(elements, t, self.delta))
+        self.stats[f'{part}_t'] = float(t)
+
     def binarized_weight(self) -> torch.Tensor:
         w = self.weight
         if not self.binary_weights:
@@ -117,14 +142,16 @@ class BinaryMixin:
         # What the sign sees (the standardized filter for IMB), computed once:
         # the stage-2 cap and the tracked ratio read it detached.
         seen = imb_standardize(w) if self.weight_binarizer == 'imb' else w
-        tanh_estimator = self.weight_estimator in ('ede', 'dte')
         t_cap = None
-        if self._stage2(self.weight_estimator):
-            t_cap = dte_t_cap(seen.detach(), self.epsilon, self.delta)
-        if self.track_stats and tanh_estimator:
-            t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
-            self.stats['weight_ratio'] = float(
-                updating_ratio(seen.detach(), t, self.delta))
+        # The cap shapes the backward only: no gradient, no cap.
+        if self._stage2(self.weight_estimator) and torch.is_grad_enabled() \
+                and w.requires_grad:
+            t_cap = dte_t_cap(seen.detach(), self.epsilon, self.delta,
+                              self.weight_max_gain)
+            if self.training:
+                self.cap_binds['weights'] = t_cap < self.t
+        if self.track_stats and self.weight_estimator in ('ede', 'dte'):
+            self._track('weight', seen.detach(), t_cap)
         estimator = self._estimator(self.weight_estimator, t_cap)
         if self.weight_binarizer == 'imb':
             return imb_from_standardized(seen, estimator)
@@ -135,20 +162,29 @@ class BinaryMixin:
             return x
         t_cap = None
         if self._stage2(self.activation_estimator):
-            if self.training:
+            if self.training and torch.is_grad_enabled():
                 with torch.no_grad():
-                    cap = dte_t_cap(x, self.epsilon, self.delta).to(self.act_t_cap)
-                    if torch.isinf(self.act_t_cap):
-                        self.act_t_cap.copy_(cap)
-                    else:
-                        m = self.act_cap_momentum
-                        self.act_t_cap.mul_(m).add_((1 - m) * cap)
+                    self._update_act_cap(x)
+                self.cap_binds['activations'] = self.act_t_cap < self.t
             t_cap = self.act_t_cap
         if self.track_stats and self.activation_estimator in ('ede', 'dte'):
-            t = self.t if t_cap is None else torch.minimum(self.t, t_cap)
-            self.stats['act_ratio'] = float(updating_ratio(x, t, self.delta))
+            self._track('act', x.detach(), t_cap)
             self.stats['act_saturation'] = float(saturation(x))
         return self._estimator(self.activation_estimator, t_cap)(x)
+
+    def _update_act_cap(self, x):
+        """The running cap: a geometric mean (momentum ``act_cap_momentum``)
+        of the batches' caps, the first batch's cap at the start; on the
+        device, no host synchronization."""
+        # A smaller subsample for the ratio bound than the weights': the
+        # running mean averages its noise over batches (docs/methods.md 1.2).
+        cap = dte_t_cap(x, self.epsilon, self.delta, self.max_gain,
+                        ratio_samples=1 << 12).to(self.act_t_cap)
+        m = self.act_cap_momentum
+        mixed = torch.exp(m * torch.log(self.act_t_cap) +
+                          (1 - m) * torch.log(cap))
+        self.act_t_cap.copy_(torch.where(torch.isinf(self.act_t_cap), cap,
+                                         mixed))
 
     def extra_repr(self):
         return (f'{super().extra_repr()}, binarize={self.binarize}, '
@@ -199,13 +235,15 @@ class BinaryConv2d(BinaryMixin, nn.Conv2d):
                  padding_mode='zeros', binarize='both', weight_binarizer='imb',
                  activation_binarizer='sign', weight_estimator='dte',
                  activation_estimator='dte', epsilon=0.1, delta=0.1,
-                 act_cap_momentum=0.9, device=None, dtype=None):
+                 act_cap_momentum=0.9, max_gain=1.0, weight_max_gain=None,
+                 device=None, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, padding_mode,
                          device=device, dtype=dtype)
         self._init_binary(binarize, weight_binarizer, activation_binarizer,
                           weight_estimator, activation_estimator, epsilon,
-                          delta, act_cap_momentum, device)
+                          delta, act_cap_momentum, max_gain, weight_max_gain,
+                          device)
 
     def forward(self, x):
         return self._conv_forward(self.binarized_input(x),
@@ -219,13 +257,14 @@ class BinaryLinear(BinaryMixin, nn.Linear):
     def __init__(self, in_features, out_features, bias=True, binarize='both',
                  weight_binarizer='imb', activation_binarizer='sign',
                  weight_estimator='dte', activation_estimator='dte',
-                 epsilon=0.1, delta=0.1, act_cap_momentum=0.9, device=None,
-                 dtype=None):
+                 epsilon=0.1, delta=0.1, act_cap_momentum=0.9, max_gain=1.0,
+                 weight_max_gain=None, device=None, dtype=None):
         super().__init__(in_features, out_features, bias, device=device,
                          dtype=dtype)
         self._init_binary(binarize, weight_binarizer, activation_binarizer,
                           weight_estimator, activation_estimator, epsilon,
-                          delta, act_cap_momentum, device)
+                          delta, act_cap_momentum, max_gain, weight_max_gain,
+                          device)
 
     def forward(self, x):
         return F.linear(self.binarized_input(x), self.binarized_weight(),

@@ -1,6 +1,7 @@
 """What the models share: loading weights where they fit, the strict
 ``Pretrained`` initializer, and the width multiplier."""
-from .state_dict import fit_report, is_schedule_buffer_key, load_fitting_state_dict
+from .state_dict import (fit_report, is_schedule_buffer_key,
+                         load_fitting_state_dict)
 from .weight_init import CheckedPretrainedInit
 from .width import scaled_width
 

@@ -13,6 +13,7 @@ from mmengine.hooks import Hook
 from mmbnn.engine.hooks import BinarySchedulerHook
 from mmbnn.models.layers import BinaryConv2d
 from mmbnn.ops import dte_schedule, ede_schedule
+from reference import numpy_t_cap
 from toy import toy_net, toy_runner
 
 
@@ -114,11 +115,6 @@ def _hand_ratio(x, t, delta):
     return np.mean(1 - np.tanh(t * np.abs(x)) ** 2 >= delta)
 
 
-def _hand_cap(x, epsilon, delta):
-    a = np.sort(np.abs(x).ravel())
-    return math.atanh(math.sqrt(1 - delta)) / a[math.ceil(epsilon * (a.size - 1))]
-
-
 def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
     """Every 2nd iteration each binary layer reports its updating ratios
     (methods.md 1.2, under DTE's caps in stage 2) and saturation; checked
@@ -126,7 +122,8 @@ def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
     non-default epsilon, delta and cap momentum."""
     model = _two_convs()
     model.conv1 = BinaryConv2d(3, 4, 3, padding=1, epsilon=0.6, delta=0.05,
-                               act_cap_momentum=0.8)
+                               act_cap_momentum=0.8, max_gain=1.5,
+                               weight_max_gain=2.0)
     model.conv2 = BinaryConv2d(4, 2, 1, activation_estimator='ede',
                                epsilon=0.2, delta=0.15)
     seen, rec = {}, _Inputs()
@@ -147,15 +144,16 @@ def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
     ema = None
     for it in range(4):  # the activation cap's running average, by hand
         if seen[it][0][2] == 2:
-            cap = _hand_cap(x1[it], 0.6, 0.05)
-            ema = cap if ema is None else 0.8 * ema + 0.2 * cap
+            cap = numpy_t_cap(x1[it], 0.6, 0.05, max_gain=1.5)
+            ema = cap if ema is None else math.exp(
+                0.8 * math.log(ema) + 0.2 * math.log(cap))
         if it == 1:
             assert ema is None  # stage 1 at iteration 2: no cap yet
     assert [seen[it][0][2] for it in (1, 3)] == [1, 2]
     for it in (1, 3):  # tracked: 1-based iterations 2 and 4
         (_, t, stage), _ = seen[it]
         w1 = standardized(rec.weights[it]['conv1'])
-        t_w = t if stage == 1 else min(t, _hand_cap(w1, 0.6, 0.05))
+        t_w = t if stage == 1 else min(t, numpy_t_cap(w1, 0.6, 0.05, 2.0))
         t_a = t if stage == 1 else min(t, ema)
         expected = {
             'bnn/conv1/weight_ratio': _hand_ratio(w1, t_w, 0.05),
@@ -163,12 +161,18 @@ def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
             'bnn/conv1/act_saturation': np.mean(np.abs(x1[it]) > 1),
             'bnn/conv2/weight_ratio': _hand_ratio(
                 standardized(rec.weights[it]['conv2']),
-                t if stage == 1 else min(t, _hand_cap(standardized(
-                    rec.weights[it]['conv2']), 0.2, 0.15)), 0.15),
+                t if stage == 1 else min(t, numpy_t_cap(standardized(
+                    rec.weights[it]['conv2']), 0.2, 0.15, None)), 0.15),
             'bnn/conv2/act_ratio': _hand_ratio(rec.inputs[it]['conv2'], t, 0.15),
             'bnn/conv2/act_saturation': np.mean(
                 np.abs(rec.inputs[it]['conv2']) > 1)}
+        t_w2 = t if stage == 1 else min(t, numpy_t_cap(standardized(
+            rec.weights[it]['conv2']), 0.2, 0.15, None))
         got = {k: v for k, v in logged[it + 1].items() if k.startswith('bnn/')}
+        # The t each estimator used (the schedule's, or DTE's bound).
+        for key, value in (('conv1/weight_t', t_w), ('conv1/act_t', t_a),
+                           ('conv2/weight_t', t_w2), ('conv2/act_t', t)):
+            assert got.pop('bnn/' + key) == pytest.approx(value, rel=1e-5), key
         # One element may sit on the threshold (the cap puts the quantile
         # element there): float32 and float64 may round it either way.
         size = dict(conv1=(108, x1[it].size),
@@ -181,7 +185,8 @@ def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
                   if 'bnn/conv1/act_ratio' in r) == [2, 4]
     hub = runner.message_hub.log_scalars
     last = {k: v for k, v in logged[4].items() if k.startswith('bnn/')}
-    for key in ('weight_ratio', 'act_ratio', 'act_saturation'):
+    for key in ('weight_ratio', 'act_ratio', 'act_saturation', 'weight_t',
+                'act_t'):
         values = [v for k, v in last.items() if k.endswith(key)]
         assert hub[f'train/bnn_{key}_min'].current() == pytest.approx(min(values))
         assert hub[f'train/bnn_{key}_mean'].current() == pytest.approx(
@@ -189,6 +194,23 @@ def test_updating_ratios_and_saturation_equal_a_hand_count(tmp_path):
     assert hub['train/bnn_stage'].current() == 2
     assert all(not m.track_stats and m.stats == {}
                for m in (model.conv1, model.conv2))
+
+
+@pytest.mark.parametrize('interval,steps', [(4, [4, 10]), (8, [6, 12])])
+def test_statistics_are_those_of_the_iterations_the_logger_writes(
+        tmp_path, interval, steps):
+    """Epochs of 6 iterations: the LoggerHook writes every 4th iteration of
+    an epoch (not of the run) and, when the epoch is no longer than its
+    interval, the epoch's last; the statistics in each line must be that
+    iteration's, not an earlier one's."""
+    runner = toy_runner(tmp_path, [BinarySchedulerHook()], model=_two_convs(),
+                        epochs=2, samples=24, log_interval=interval,
+                        name='tracked')
+    runner.train()
+    with open(f'{runner.log_dir}/vis_data/scalars.json') as f:
+        records = [json.loads(line) for line in f]
+    assert sorted(r['step'] for r in records
+                  if 'bnn/conv1/act_ratio' in r) == steps
 
 
 def test_bad_hook_arguments():

@@ -335,3 +335,64 @@ def test_saturation_is_sampled_from_training_forwards_only():
     model.conv1(x)
     assert list(hook._sampled) == [0]
     assert hook._sampled[0].item() == pytest.approx((x.abs() > 1).float().mean().item())
+
+
+def test_dte_bind_ratio_equals_a_numpy_count_of_the_bound_holding(tmp_path):
+    """Per layer and part, the share of stage-2 iterations in which DTE's
+    bound held t below the schedule's, against the bound computed in numpy
+    from the recorded weights (standardized) and inputs (their running
+    cap); t grows past the bound during stage 2, so it holds in some
+    iterations and not in others."""
+    import math
+
+    from mmengine.hooks import Hook
+
+    from mmbnn.engine.hooks import BinarySchedulerHook, BNNDiagnosticsHook
+    from mmbnn.models.layers import BinaryConv2d
+    from reference import numpy_t_cap
+
+    class Record(Hook):
+        priority = 'LOW'  # after the scheduler: t and stage are this iter's
+
+        def __init__(self):
+            self.rows = []
+
+        def before_train(self, runner):
+            runner.model.conv1.register_forward_pre_hook(
+                lambda m, args: self.rows[-1].update(
+                    x=args[0].detach().double().numpy()))
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            conv = runner.model.conv1
+            self.rows.append(dict(t=float(conv.t), stage=int(conv.stage),
+                                  w=conv.weight.detach().double().numpy()))
+
+    model = toy_net(BinaryConv2d(3, 8, 3, padding=1, bias=False,
+                                 weight_max_gain=1.0))
+    record = Record()
+    runner = toy_runner(
+        tmp_path, [BinarySchedulerHook(t_min=0.5, t_max=30.0, boundary=0.25),
+                   BNNDiagnosticsHook(interval=4, plots=False), record],
+        model=model, iterations=16, optimizer=dict(type='SGD', lr=0.05),
+        name='binds')
+    runner.train()
+    binds, ema = dict(weights=[], activations=[]), None
+    for row in record.rows:
+        if row['stage'] != 2:
+            continue
+        w = row['w'].reshape(8, -1)
+        w = (w - w.mean(1, keepdims=True)) / w.std(1, ddof=1, keepdims=True)
+        binds['weights'].append(numpy_t_cap(w) < row['t'])
+        cap = numpy_t_cap(row['x'])
+        ema = cap if ema is None else math.exp(0.9 * math.log(ema) +
+                                               0.1 * math.log(cap))
+        binds['activations'].append(ema < row['t'])
+    assert len(binds['weights']) == 12  # iterations 5-16 run stage 2
+    expected = {part: np.mean(v) for part, v in binds.items()}
+    assert 0 < expected['weights'] < 1 and 0 < expected['activations'] < 1
+    with open(osp.join(runner.log_dir, 'bnn_diagnostics.json')) as f:
+        summary = json.load(f)
+    assert summary['layers']['conv1']['dte_bind_ratio'] == pytest.approx(
+        expected)
+    assert summary['dte_bind_ratio'] == pytest.approx(
+        np.mean(binds['weights'] + binds['activations']))

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmbnn import ops
 from mmbnn.models.layers import BinaryConv2d, BinaryLinear
 from reference import as_numpy, surrogate_grad
 
@@ -162,6 +163,8 @@ _BOUNDS = 'epsilon and delta must be in (0, 1) and act_cap_momentum in [0, 1)'
     *[(dict(**{key: value}), _BOUNDS) for key, value in (
         ('epsilon', 0.0), ('epsilon', 1.0), ('delta', 0.0), ('delta', 1.0),
         ('act_cap_momentum', -0.1), ('act_cap_momentum', 1.0))],
+    (dict(max_gain=0.0), 'max_gain must be > 0 or None, got 0.0'),
+    (dict(weight_max_gain=-1.0), 'weight_max_gain must be > 0 or None, got -1.0'),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError) as e:
@@ -173,6 +176,10 @@ def test_arguments_inside_their_bounds_are_taken():
     layer = BinaryConv2d(2, 2, 3, epsilon=0.999, delta=1e-3, act_cap_momentum=0)
     assert (layer.epsilon, layer.delta, layer.act_cap_momentum) == (0.999, 1e-3, 0)
     assert BinaryConv2d(2, 2, 3, epsilon=1e-3, delta=0.999).delta == 0.999
+    layer = BinaryConv2d(2, 2, 3)
+    assert (layer.max_gain, layer.weight_max_gain) == (1.0, None)  # defaults
+    layer = BinaryConv2d(2, 2, 3, max_gain=None, weight_max_gain=1e-3)
+    assert (layer.max_gain, layer.weight_max_gain) == (None, 1e-3)
 
 
 @pytest.mark.parametrize('make', [
@@ -241,7 +248,9 @@ def test_stage_two_imb_weight_standardizes_once_with_the_same_result():
     layer.stage.fill_(2)
     layer.t.fill_(50.0)
     w = layer.weight.detach().clone().requires_grad_()
-    cap = dte_t_cap(imb_standardize(w.detach()), layer.epsilon, layer.delta)
+    # The weights' bound: the updating ratio (no gain bound by default).
+    cap = dte_t_cap(imb_standardize(w.detach()), layer.epsilon, layer.delta,
+                    max_gain=None)
     expected = imb(w, lambda v: dte_sign(v, 1.0, 50.0, cap))
     got = layer.binarized_weight()
     assert torch.equal(got, expected)
@@ -305,20 +314,12 @@ def test_input_gradient_follows_the_configured_activation_estimator(estimator):
     np.testing.assert_allclose(as_numpy(x.grad), expected, rtol=1e-5, atol=1e-6)
 
 
-def _cap(x, epsilon=0.1, delta=0.1):
-    """DTE's cap by its definition: artanh(sqrt(1 - delta)) over the
-    epsilon-quantile of |x| (the smallest |x| with at least epsilon of the
-    elements at or below it)."""
-    a = np.sort(np.abs(as_numpy(x)).ravel())
-    q = a[math.ceil(epsilon * (a.size - 1))]
-    return math.atanh(math.sqrt(1 - delta)) / q
-
-
 def test_activation_cap_is_a_running_average_used_as_is_in_eval():
     """Catches a wrong or ignored ``act_cap_momentum`` and an eval mode that
     re-estimates (or drops) the cap: in stage 2 the first training forward
-    sets the cap, later ones average with momentum ``m``; eval uses it as is.
-    """
+    sets the cap, later ones average it geometrically with momentum ``m``;
+    eval uses it as is. (Each batch's cap is ``ops.dte_t_cap``, tested in
+    test_ops/test_schedules.py.)"""
     torch.manual_seed(4)
     m = 0.75
     conv = BinaryConv2d(2, 2, 1, bias=False, binarize='activations',
@@ -326,11 +327,18 @@ def test_activation_cap_is_a_running_average_used_as_is_in_eval():
     conv.stage.fill_(2)
     conv.t.fill_(50.0)  # above every cap: the cap decides
     x1, x2 = torch.randn(4, 2, 6, 6), torch.randn(4, 2, 6, 6) * 3
+    cap1, cap2 = (ops.dte_t_cap(x).item() for x in (x1, x2))
+    assert cap2 > 2 * cap1  # the cap follows the elements' spread
     conv.train()
-    conv(x1)
-    assert conv.act_t_cap.item() == pytest.approx(_cap(x1), rel=1e-6)
-    conv(x2)
-    running = m * _cap(x1) + (1 - m) * _cap(x2)
+    conv(x1.requires_grad_(True))
+    assert conv.act_t_cap.item() == pytest.approx(cap1, rel=1e-6)
+    assert conv.cap_binds['activations'].item() is True
+    conv(x2.requires_grad_(True))
+    running = math.exp(m * math.log(cap1) + (1 - m) * math.log(cap2))
+    assert conv.act_t_cap.item() == pytest.approx(running, rel=1e-6)
+    # Without a gradient to shape (BN re-estimation, say) nothing changes.
+    with torch.no_grad():
+        conv(torch.randn(4, 2, 6, 6) * 10)
     assert conv.act_t_cap.item() == pytest.approx(running, rel=1e-6)
 
     conv.eval()
