@@ -62,6 +62,10 @@ def test_dte_gain_is_the_mean_square_factor_by_hand():
     assert gains.tolist() == pytest.approx([1.0, 4.0, 9.0])
     # Stage 1's k = 1/t keeps every factor at most 1: gain <= 1.
     assert ops.dte_gain(x, 0.3, 1 / 0.3).item() <= 1.0
+    # float32 whatever the dtype of t and k (the estimators' precision).
+    wide = torch.tensor([2.0], dtype=torch.float64)
+    assert ops.dte_gain(x, wide).dtype == torch.float32
+    assert ops.dte_gain(x, 2.0, wide).dtype == torch.float32
 
 
 @pytest.mark.parametrize('distribution,scale', [
@@ -83,8 +87,12 @@ def test_dte_gain_cap_is_where_the_gain_first_exceeds_the_bound(
 
 
 def test_dte_gain_cap_at_its_ends_and_on_a_subsample():
-    # Elements at 0: gain t^2, linear in log-log, interpolated exactly.
-    assert ops.dte_gain_cap(torch.zeros(10), 4.0).item() == pytest.approx(2.0)
+    # Elements at 0: gain t^2, linear in log-log, interpolated exactly; in
+    # the grid's first interval (1 to 1.33), inside it and in its last
+    # (750 to 1000).
+    for max_gain in (1.5, 4.0, 900.0 ** 2):
+        assert ops.dte_gain_cap(torch.zeros(10), max_gain).item() == \
+            pytest.approx(math.sqrt(max_gain), rel=1e-5)
     # A bound below the gain at t = 1 gives t = 1; elements away from 0
     # (a trained binary layer's) never reach the bound: the limit.
     assert ops.dte_gain_cap(torch.zeros(10), 0.5).item() == 1.0
@@ -136,6 +144,11 @@ def test_schedule_helpers_defaults_and_boundaries():
     assert ops.dte_boundary() == pytest.approx(0.5)  # log 10 / log 100
     x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
     assert ops.dte_t_cap(x).item() == ops.dte_t_cap(x, 0.1, 0.1, 1.0).item()
+    assert ops.dte_ratio_cap(x).item() == ops.dte_ratio_cap(x, 0.1, 0.1).item()
+    # dte_t_cap's ratio_samples is the ratio bound's subsample size.
+    assert ops.dte_t_cap(x, max_gain=None, ratio_samples=100).item() == \
+        ops.dte_ratio_cap(x, max_samples=100).item() != \
+        ops.dte_ratio_cap(x).item()
     assert ops.dte_gain_cap(x).item() == ops.dte_gain_cap(x, 1.0).item()
     assert ops.updating_ratio(x, 2.0).item() == ops.updating_ratio(
         x, 2.0, 0.1).item()

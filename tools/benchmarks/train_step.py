@@ -2,8 +2,8 @@
 of RBD distillation (teacher forward included), of the diagnostics hook
 (FF counted every step, flushed every 10) and of DTE's stage 2 (its
 distribution-sensitive bounds computed on every forward, docs/methods.md
-1.2) against the plain binary step (stage 1), measured in one process on the same batch (ratios; absolute times on a
-shared machine mean little).
+1.2) against the plain binary step (stage 1), measured in one process on
+the same batch (ratios; absolute times on a shared machine mean little).
 
     python tools/benchmarks/train_step.py [--binary CFG] [--fp CFG] [--steps 20]
 """
@@ -87,6 +87,19 @@ def install_diagnostics(model):
     return step
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the platform's processor string."""
+    import platform
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
 def enter_stage_two(model, t=10.0):
     """Every binary layer of ``model`` in DTE's stage 2 at ``t``, as the
     scheduler leaves them at the end of a run."""
@@ -125,6 +138,8 @@ def main(argv=None):
             steps[name](batch, optim)
             times[name].append(time.perf_counter() - start)
     med = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+    from mmbnn.ops import native
+    print(f'CPU {cpu_model()}; instruction sets {", ".join(native.available_isas())}')
     print(f'batch {args.batch_size}, {args.steps} steps each, torch threads '
           f'{torch.get_num_threads()}')
     for name in runs:
