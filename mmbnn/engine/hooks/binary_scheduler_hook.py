@@ -22,12 +22,12 @@ class BinarySchedulerHook(Hook):
 
     On the iterations the LoggerHook writes a line (every ``log_interval``
     iterations, default the LoggerHook's interval, else 50, and the last of
-    an epoch as the LoggerHook logs it) ``k``, ``t`` and, per layer, the ``t`` its weights' and
-    activations' estimators use (below the schedule's where DTE's bound
-    holds it), the updating ratios (fraction of weights/activations whose
-    gradient factor is at least ``delta``) and the activation saturation
-    (``|x| > 1``) go to the visualizer backends, and their minimum and mean
-    over layers to the log line.
+    an epoch as the LoggerHook logs it) ``k``, ``t`` and, per layer, the
+    ``t`` its weights' and activations' estimators use (below the
+    schedule's where DTE's bound holds it), the updating ratios (fraction
+    of weights/activations whose gradient factor is at least ``delta``) and
+    the activation saturation (``|x| > 1``) go to the visualizer backends,
+    and their minimum and mean over layers to the log line.
     """
     priority = 'HIGH'
 
