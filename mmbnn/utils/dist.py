@@ -1,6 +1,7 @@
 """Distributed runs: CPU-only start-up (PyTorch DDP over gloo), tear-down,
 and the model inside a DDP wrapper."""
 import datetime
+import gc
 import os
 
 import torch
@@ -64,6 +65,12 @@ def close_distributed(barrier: bool = True) -> None:
         if barrier:
             dist.barrier()
     finally:
+        # A tool's runner is freed by the cycle collector only (its loops
+        # and hooks refer back to it), and its DDP wrapper's reducer holds
+        # the process group: left to the interpreter's finalization, the
+        # group's gloo threads are torn down there, where they can abort the
+        # same way. Free such garbage while the interpreter is whole.
+        gc.collect()
         dist.destroy_process_group()
 
 
