@@ -26,8 +26,9 @@ data_preprocessor = dict(num_classes=num_classes,
 dataset_type = 'ImageNet'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
+    # Crops keep most of the object: its outline is the class.
     dict(type='RandomResizedCrop', scale=image_size,
-         crop_ratio_range=(0.35, 1.0)),
+         crop_ratio_range=(0.6, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
@@ -57,7 +58,8 @@ max_epochs = 8
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3, weight_decay=0))
+# lr 1e-3: 70.7% top-1 on the demo set (4e-3: 20.0%, 5e-4: 59.3%; 2026-12-02).
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3, weight_decay=0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,

@@ -1,8 +1,8 @@
 from .checked import AnnotationError, CheckedCocoDataset, CheckedVOCDataset
 from .cifar import LocalCIFAR10
-from .synthetic import (appearance, generate, generate_cifar10, generate_coco,
+from .synthetic import (generate, generate_cifar10, generate_coco,
                         generate_imagenet, generate_voc)
 
 __all__ = ['AnnotationError', 'CheckedCocoDataset', 'CheckedVOCDataset',
-           'LocalCIFAR10', 'appearance', 'generate', 'generate_cifar10',
+           'LocalCIFAR10', 'generate', 'generate_cifar10',
            'generate_coco', 'generate_imagenet', 'generate_voc']

@@ -19,8 +19,8 @@ import sys
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, TOOLS)
 from experiments.harness import (  # noqa: E402
-    DEMO, DEMO_IMAGENET, DEMO_VOC, ensure_imagenet, ensure_voc,
-    handoff_options, train_and_test, write_table)
+    DEMO, DEMO_IMAGENET, DEMO_VOC, FP_FROM_SCRATCH, ensure_imagenet,
+    ensure_voc, handoff_options, train_and_test, write_table)
 
 DEMO_DIR = osp.join('configs', 'demo')
 CLS = {name: osp.join(DEMO_DIR, f'{stem}_synthimagenet.py') for name, stem in (
@@ -70,7 +70,10 @@ def main(argv=None):
                         CLS[name], imagenet, teacher, metric='accuracy/top1')
         rows.append(('classification (top-1 %)', name, cls[name]))
 
-    fp = run('det_fp', DEMO['fp'], voc, budget)
+    # The FP SSD from the FP classifier's backbone, as the demo trains it.
+    fp = (run('det_fp', DEMO['fp'], voc, budget + [
+        f'model.backbone.init_cfg.checkpoint={cls["FP"]["checkpoint"]}'])
+        if 'FP' in cls else run('det_fp', FP_FROM_SCRATCH, voc, budget))
     rows.append(('detection (VOC07 mAP)', 'FP', fp))
     rows.append(('detection (VOC07 mAP)', 'BNN from the FP SSD\'s weights',
                  run('det_bnn_from_fp', BNN_FROM_FP, voc,

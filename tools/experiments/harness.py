@@ -43,8 +43,9 @@ def train_and_test(config: str, work_dir: str, data_root: str,
                    show_score_thr: float = 0.3) -> Dict:
     """``tools/train.py`` then ``tools/test.py`` on the last checkpoint.
 
-    Returns the metric, wall times, the checkpoint and where drawn
-    detections went (with ``show_dir``).
+    Returns the metric, wall times, the checkpoint and, with ``show_dir``,
+    where drawn detections went and the predictions' dump
+    (``work_dir/predictions.pkl``, ``tools/test.py --out``).
     """
     common = ['--work-dir', work_dir, '--data-root', data_root]
     options = ['--cfg-options', *cfg_options] if cfg_options else []
@@ -54,8 +55,10 @@ def train_and_test(config: str, work_dir: str, data_root: str,
     train_s = time.time() - start
     with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    extra = ['--show-dir', show_dir, '--show-score-thr', str(show_score_thr)
-             ] if show_dir else []
+    predictions = (osp.join(ROOT, work_dir, 'predictions.pkl') if show_dir
+                   else None)
+    extra = ['--show-dir', show_dir, '--show-score-thr', str(show_score_thr),
+             '--out', predictions] if show_dir else []
     start = time.time()
     out = stream([sys.executable, osp.join('tools', 'test.py'), config,
                   checkpoint, *common, *extra, *options], echo)
@@ -67,7 +70,7 @@ def train_and_test(config: str, work_dir: str, data_root: str,
     drawn = re.findall(r'^drawn detections: (.+)$', out, re.M)
     return dict(metric=float(found[-1]),
                 train_s=train_s, test_s=test_s, checkpoint=checkpoint,
-                drawn=drawn[-1] if drawn else None)
+                drawn=drawn[-1] if drawn else None, predictions=predictions)
 
 
 def read_diagnostics(work_dir: str) -> Dict:
@@ -125,9 +128,15 @@ def fp_then_binary(runs: List[tuple], work_dir: str, data_root: str,
 
 # The papers' pipeline in miniature (tools/demo.py, tools/experiments/).
 DEMO = dict(
+    fp_backbone=osp.join('configs', 'demo', 'vgg16-w0.25_fp_synthimagenet.py'),
     backbone=osp.join('configs', 'demo', 'bnn_vgg16-w0.25_synthimagenet.py'),
-    fp=osp.join('configs', 'demo', 'ssd192_vgg16-w0.25_fp_synthvoc.py'),
+    fp=osp.join('configs', 'demo',
+                'ssd192_vgg16-w0.25_fp_pretrained_synthvoc.py'),
     bnn=osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py'))
+# The FP SSD with no pretrained backbone (the studies that train no FP
+# classifier).
+FP_FROM_SCRATCH = osp.join('configs', 'demo',
+                           'ssd192_vgg16-w0.25_fp_synthvoc.py')
 
 
 def handoff_options(backbone: str, fp_detector: str,
@@ -142,32 +151,50 @@ def handoff_options(backbone: str, fp_detector: str,
             f'custom_hooks.3.loss_weight={rbd_weight}']
 
 
+def _step_options(step: str, results: Dict[str, Dict],
+                  rbd_weight: float) -> List[str]:
+    """What each step of ``pretrain_then_distill`` takes from the earlier
+    ones: the FP detector's backbone from the FP classifier (as mmdet's
+    configs start from ImageNet weights), the BNN detector as
+    ``handoff_options``. The binary classifier starts from scratch: on the
+    generated shapes it learned less from the FP classifier's weights
+    (configs/demo/bnn_vgg16-w0.25_synthimagenet.py has the figures)."""
+    if step == 'fp':
+        return ['model.backbone.init_cfg.checkpoint='
+                + results['fp_backbone']['checkpoint']]
+    if step == 'bnn':
+        return handoff_options(results['backbone']['checkpoint'],
+                               results['fp']['checkpoint'], rbd_weight)
+    return []
+
+
 def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
                           cfg_options: Optional[List[str]] = None,
                           rbd_weight: float = 1.0,
                           show_dir: Optional[str] = None,
                           show_score_thr: float = 0.3,
                           echo: bool = True) -> Dict[str, Dict]:
-    """Pretrain the binary backbone as a classifier on ``imagenet_root``,
-    train the FP detector (the teacher), then the BNN detector from both
-    with RBD; each trained and tested under ``work_dir/<step>``. Returns
-    ``{'backbone': ..., 'fp': ..., 'bnn': ...}`` results of
-    ``train_and_test`` (top-1 for the backbone, VOC mAP for the detectors).
+    """Pretrain the FP and the binary backbone as classifiers on
+    ``imagenet_root``, train the FP
+    detector from the FP backbone (the teacher), then the BNN detector
+    from the binary backbone and the FP detector with RBD; each trained and
+    tested under ``work_dir/<step>``; ``cfg_options`` go to the detectors.
+    Returns ``{'fp_backbone': ..., 'backbone': ..., 'fp': ..., 'bnn': ...}``
+    results of ``train_and_test`` (top-1 for the classifiers, VOC mAP for
+    the detectors).
     """
     options = list(cfg_options or [])
     results = {}
-    steps = (('backbone', imagenet_root, 'accuracy/top1'),
-             ('fp', voc_root, 'pascal_voc/mAP'),
-             ('bnn', voc_root, 'pascal_voc/mAP'))
-    for step, root, metric in steps:
-        extra = [] if step != 'bnn' else handoff_options(
-            results['backbone']['checkpoint'], results['fp']['checkpoint'],
-            rbd_weight)
+    for step in DEMO:
+        classifier = step in ('fp_backbone', 'backbone')
+        root, metric = ((imagenet_root, 'accuracy/top1') if classifier
+                        else (voc_root, 'pascal_voc/mAP'))
         if echo:
             print(f'\n### {step}: {DEMO[step]}', flush=True)
         results[step] = train_and_test(
             DEMO[step], osp.join(work_dir, step), root,
-            (options if step != 'backbone' else []) + extra,
+            ([] if classifier else options)
+            + _step_options(step, results, rbd_weight),
             show_dir=show_dir if step == 'bnn' else None, echo=echo,
             metric=metric, show_score_thr=show_score_thr)
         print(f'{step}: {metric} {results[step]["metric"]:.4f} '
@@ -181,7 +208,7 @@ DEMO_VOC = dict(num_trainval=300, num_test=150, num_trainval_2012=100,
 
 
 # The demo's ImageNet-layout set for binary backbone pretraining.
-DEMO_IMAGENET = dict(num_train_per_class=100, num_val_per_class=20,
+DEMO_IMAGENET = dict(num_train_per_class=200, num_val_per_class=30,
                      image_size=64, num_classes=10, seed=0)
 
 

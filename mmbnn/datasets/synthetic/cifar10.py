@@ -6,7 +6,7 @@ from typing import Dict
 
 import numpy as np
 
-from .scene import appearance, draw_single_object, image_rng, progress_bar
+from .scene import SHAPES, draw_single_object, image_rng, progress_bar
 
 CIFAR10_BATCHES = 5
 
@@ -22,7 +22,7 @@ def generate_cifar10(out_dir: str, num_train: int = 5000, num_test: int = 1000,
     """
     folder = osp.join(out_dir, 'cifar-10-batches-py')
     os.makedirs(folder, exist_ok=True)
-    names = ['-'.join(appearance(c)[::-1]) for c in range(10)]
+    names = list(SHAPES[:10])
 
     def dump(obj, name):
         with open(osp.join(folder, name), 'wb') as f:

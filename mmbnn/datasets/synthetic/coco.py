@@ -4,8 +4,8 @@ import os
 import os.path as osp
 from typing import Dict, Tuple
 
-from .scene import (check_num_classes, draw_scene, image_rng, jittered_size,
-                    polygon_area, progress_bar)
+from .scene import (MAX_CLASSES, check_num_classes, draw_scene, image_rng,
+                    jittered_size, progress_bar)
 
 
 def coco_class_names() -> Tuple[str, ...]:
@@ -14,15 +14,17 @@ def coco_class_names() -> Tuple[str, ...]:
 
 
 def generate_coco(out_dir: str, num_train: int = 200, num_val: int = 100,
-                  image_size: int = 320, num_classes: int = 80,
+                  image_size: int = 320, num_classes: int = MAX_CLASSES,
                   max_objects: int = 6, seed: int = 0,
                   progress: bool = True) -> Dict[str, int]:
     """Write ``annotations/instances_{train,val}2017.json`` and image folders.
 
     All 80 COCO categories are declared (ids 1..80, names as mmdet's
-    ``CocoDataset``); objects use the first ``num_classes``. Each annotation
-    carries its polygon ``segmentation``, ``bbox`` (xywh), ``area`` (polygon
-    area) and ``iscrowd`` 0; difficult objects are kept as ordinary ones.
+    ``CocoDataset``); objects use the first ``num_classes`` (at most the
+    generator's ``MAX_CLASSES`` shape families). Each annotation
+    carries its outline polygon as ``segmentation``, ``bbox`` (xywh),
+    ``area`` (the pixels painted: an outline or a hole paints fewer than its
+    polygon holds) and ``iscrowd`` 0; difficult objects are kept as ordinary ones.
     """
     names = coco_class_names()
     check_num_classes(num_classes, names)
@@ -49,7 +51,7 @@ def generate_coco(out_dir: str, num_train: int = 200, num_val: int = 100,
                 annotations.append(
                     dict(id=ann_id, image_id=img_id, category_id=obj.label + 1,
                          bbox=[x0, y0, x1 - x0, y1 - y0],
-                         area=round(polygon_area(obj.polygon), 2), iscrowd=0,
+                         area=obj.area, iscrowd=0,
                          segmentation=[[round(v, 2) for v in
                                         obj.polygon.reshape(-1).tolist()]]))
                 ann_id += 1

@@ -3,7 +3,7 @@ import os
 import os.path as osp
 from typing import Dict
 
-from .scene import (MAX_CLASSES, appearance, draw_single_object, image_rng,
+from .scene import (MAX_CLASSES, SHAPES, draw_single_object, image_rng,
                     progress_bar)
 
 
@@ -19,7 +19,8 @@ def generate_imagenet(out_dir: str, num_train_per_class: int = 50,
     """Write ``train/<wnid>/*.JPEG`` and ``val/<wnid>/*.JPEG`` class folders.
 
     One object per image covering most of it; ``synset_mapping.txt`` maps
-    each wnid to its shape/colour name (as ``LOC_synset_mapping.txt`` does).
+    each wnid to its shape family's name (as ``LOC_synset_mapping.txt``
+    does).
     """
     if not 1 <= num_classes <= MAX_CLASSES:
         raise ValueError(f'num_classes must be in [1, {MAX_CLASSES}], got '
@@ -27,7 +28,7 @@ def generate_imagenet(out_dir: str, num_train_per_class: int = 50,
     os.makedirs(out_dir, exist_ok=True)
     with open(osp.join(out_dir, 'synset_mapping.txt'), 'w') as f:
         for c in range(num_classes):
-            f.write(f'{imagenet_wnid(c)} {"-".join(appearance(c)[::-1])}\n')
+            f.write(f'{imagenet_wnid(c)} {SHAPES[c]}\n')
     written = {}
     for split, per_class in (('train', num_train_per_class),
                              ('val', num_val_per_class)):
