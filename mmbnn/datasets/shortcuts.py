@@ -1,7 +1,7 @@
 """Shortcut baselines: how well a classifier that sees only one cue a real
 task lacks (here colour) does on a data set. A generated set is honest
 when such a baseline stays near chance while the real models learn
-(docs/data.md)."""
+(docs/benchmarks.md, the demo section)."""
 import os
 import os.path as osp
 from typing import Dict, List, Tuple

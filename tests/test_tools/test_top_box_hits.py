@@ -87,6 +87,16 @@ def test_the_tool_reads_a_dump_and_says_what_is_missing(tmp_path):
     bad = subprocess.run([sys.executable, TOOL, str(dump)],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and 'no annotation' in bad.stderr
+    xml = osp.join(osp.dirname(osp.dirname(paths[0])), 'Annotations',
+                   osp.splitext(osp.basename(paths[0]))[0] + '.xml')
+    with open(xml, 'w') as f:
+        f.write('<annotation><object>')  # truncated
+    with open(dump, 'wb') as f:
+        pickle.dump([_pred(paths[0], [[0, 0, 9, 9]], [0.5], [2])], f)
+    corrupt = subprocess.run([sys.executable, TOOL, str(dump)],
+                             capture_output=True, text=True)
+    assert corrupt.returncode == 1 and 'is not readable XML' in corrupt.stderr
+    assert xml in corrupt.stderr
     missing = subprocess.run([sys.executable, TOOL, str(tmp_path / 'no.pkl')],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and 'no predictions file' in missing.stderr

@@ -38,8 +38,13 @@ def voc_objects(img_path: str, classes: Sequence[str]) -> Tuple[np.ndarray,
                    osp.splitext(name)[0] + '.xml')
     if not osp.isfile(xml):
         raise FileNotFoundError(f'no annotation {xml} for image {img_path}')
+    try:
+        root = ET.parse(xml).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f'annotation {xml} is not readable XML ({err})') \
+            from None
     boxes, labels = [], []
-    for obj in ET.parse(xml).getroot().findall('object'):
+    for obj in root.findall('object'):
         bb = obj.find('bndbox')
         boxes.append([float(bb.findtext(k)) - 1
                       for k in ('xmin', 'ymin', 'xmax', 'ymax')])
@@ -87,7 +92,7 @@ def main(argv=None):
     classes = list(VOCDataset.METAINFO['classes'])
     try:
         result = top_box_hits(predictions, classes, args.iou)
-    except (FileNotFoundError, KeyError) as err:
+    except (FileNotFoundError, KeyError, ValueError) as err:
         sys.exit(f'error: {err}')
     print(f'top-scoring box on an object (IoU >= {args.iou}): '
           f'{100 * result["on_object"]:.1f}% of {result["images"]} images '
