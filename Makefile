@@ -2,7 +2,7 @@
 # is idempotent: seconds when the environment is already there).
 PY := .venv/bin/python
 
-.PHONY: setup demo test mutation
+.PHONY: setup demo test test-device mutation
 setup:
 	@bash tools/setup_env.sh
 
@@ -13,6 +13,10 @@ demo: setup
 # module-scoped trainings run once); tests/conftest.py gives each one thread.
 test: setup
 	$(PY) -m pytest -n auto --dist loadscope
+
+# The device tier alone (tests/test_device): CPU here, CUDA too where present.
+test-device: setup
+	$(PY) -m pytest -m device tests/test_device
 
 # Mutation testing (docs/testing.md): not part of `make test` or CI.
 mutation: setup

@@ -57,14 +57,19 @@ def toy_data(samples=24, seed=0):
 def toy_runner(work_dir, hooks=(), model=None, epochs=1, iterations=None,
                samples=24, optimizer=dict(type='SGD', lr=2.0), shuffle=False,
                checkpoint=False, log_interval=4, name='toy', load_from=None,
-               resume=False):
+               resume=False, optim_wrapper=None, **runner_kwargs):
     """An mmengine Runner training ``model`` (default ``toy_net()``) on
     ``toy_data(samples)`` in batches of 4, for ``epochs`` or, given
     ``iterations``, by iterations. ``checkpoint``: False, True (every
-    epoch) or a CheckpointHook config."""
+    epoch) or a CheckpointHook config. ``optim_wrapper``: the wrapper's
+    config without its optimizer (default mmengine's plain wrapper);
+    ``runner_kwargs`` go to the Runner (a launcher, say)."""
     from mmengine.runner import Runner
 
-    import mmbnn.plugin  # noqa: F401
+    # Registers the hooks and layers; mmdet is not needed (the device tier
+    # runs without it).
+    import mmbnn.engine  # noqa: F401
+    import mmbnn.models  # noqa: F401
     if checkpoint is True:
         checkpoint = dict(type='CheckpointHook', interval=1)
     sampler = 'InfiniteSampler' if iterations else 'DefaultSampler'
@@ -74,7 +79,7 @@ def toy_runner(work_dir, hooks=(), model=None, epochs=1, iterations=None,
                               num_workers=0,
                               sampler=dict(type=sampler, shuffle=shuffle),
                               collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=optimizer),
+        optim_wrapper=dict(optim_wrapper or {}, optimizer=optimizer),
         train_cfg=dict(by_epoch=False, max_iters=iterations) if iterations
         else dict(by_epoch=True, max_epochs=epochs),
         default_hooks=dict(logger=dict(type='LoggerHook',
@@ -82,7 +87,7 @@ def toy_runner(work_dir, hooks=(), model=None, epochs=1, iterations=None,
                            checkpoint=checkpoint or None),
         custom_hooks=list(hooks), default_scope='mmengine',
         randomness=dict(seed=0), experiment_name=f'{name}_{next(_RUNS)}',
-        load_from=load_from, resume=resume)
+        load_from=load_from, resume=resume, **runner_kwargs)
 
 
 class Mixed(nn.Module):

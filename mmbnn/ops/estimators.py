@@ -93,9 +93,10 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().to(device=like.device)
     # A Python float keeps float64 precision for float64 inputs; lower
-    # precisions get float32, the backward's working precision.
+    # precisions get float32, the backward's working precision. Filled on
+    # the device: torch.tensor would copy it from the host (a sync on CUDA).
     dtype = torch.promote_types(like.dtype, torch.float32)
-    return torch.tensor(float(value), device=like.device, dtype=dtype)
+    return torch.full((), float(value), device=like.device, dtype=dtype)
 
 
 def ste_sign(x: torch.Tensor) -> torch.Tensor:

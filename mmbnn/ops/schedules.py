@@ -119,12 +119,16 @@ def dte_gain(x: torch.Tensor, t, k=1.0) -> torch.Tensor:
     ``t`` (a float or a 1-D tensor). 1 means the estimator passes gradient
     energy through unchanged on average; STE's is the share of ``|x| <= 1``.
     """
-    t = torch.as_tensor(t, dtype=torch.float32, device=x.device)
+    # A tensor t (the gain cap's grid) stays on its device; a Python value
+    # is copied there (not in a training step's path).
+    t = (t.to(x.device, torch.float32) if isinstance(t, torch.Tensor)
+         else torch.tensor(t, dtype=torch.float32, device=x.device))
+    if isinstance(k, torch.Tensor):
+        k = k.to(x.device, torch.float32)
     u = t.reshape(-1, 1) * x.detach().float().abs().flatten()
     v = torch.exp(-2 * u)
     sech2 = 4 * v / (1 + v) ** 2  # 1 - tanh(u)^2, without cancellation
-    gain = (torch.as_tensor(k, dtype=torch.float32, device=x.device) *
-            t.reshape(-1, 1) * sech2).pow(2).mean(1)
+    gain = (k * t.reshape(-1, 1) * sech2).pow(2).mean(1)
     return gain.reshape(t.shape)
 
 
@@ -153,13 +157,15 @@ def dte_gain_cap(x: torch.Tensor, max_gain: float = 1.0,
     over = gain > max_gain
     # The first grid point over the bound (the grid's length if none).
     first = torch.where(over.any(), over.float().argmax(),
-                        torch.tensor(_GAIN_GRID, device=flat.device))
-    lo = (first - 1).clamp(0, _GAIN_GRID - 1)
-    hi = first.clamp(max=_GAIN_GRID - 1)
-    log_t = torch.log(grid)
-    log_g = torch.log(gain.clamp_min(1e-30))
-    step = (log_g[hi] - log_g[lo]).clamp_min(1e-12)
-    frac = ((math.log(max_gain) - log_g[lo]) / step).clamp(0, 1)
-    cap = torch.exp(log_t[lo] + frac * (log_t[hi] - log_t[lo]))
+                        torch.full((), _GAIN_GRID, device=flat.device,
+                                   dtype=torch.long))
+    # Gathered, not indexed: a 0-dim tensor index is read on the host.
+    bounds = torch.stack([(first - 1).clamp(0, _GAIN_GRID - 1),
+                          first.clamp(max=_GAIN_GRID - 1)])
+    log_t = torch.log(grid).gather(0, bounds)
+    log_g = torch.log(gain.clamp_min(1e-30)).gather(0, bounds)
+    step = (log_g[1] - log_g[0]).clamp_min(1e-12)
+    frac = ((math.log(max_gain) - log_g[0]) / step).clamp(0, 1)
+    cap = torch.exp(log_t[0] + frac * (log_t[1] - log_t[0]))
     cap = torch.where(first == 0, grid[0], cap)
     return torch.where(first == _GAIN_GRID, grid[-1], cap)

@@ -9,7 +9,7 @@ from .checkpoint import (CheckpointError, UnsafeCheckpointError,
 from .fileio import atomic_write_bytes
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'read_checkpoint',
-           'apply_all', 'allow_checkpoint_globals']
+           'apply_all', 'apply_engine_fixes', 'allow_checkpoint_globals']
 
 
 def _register_checkpoint_loader():
@@ -93,12 +93,20 @@ def _save_before_removing_old_checkpoints():
 _APPLIED = False
 
 
-def apply_all():
-    global _APPLIED
-    if _APPLIED:
-        return
+def apply_engine_fixes():
+    """The fixes of mmengine (safe checkpoint loading, atomic writes, save
+    before rotating): what a run needs that has mmengine but no mmdet (the
+    device tier on a bare GPU machine)."""
     _register_checkpoint_loader()
     _write_checkpoints_atomically()
     _save_before_removing_old_checkpoints()
+
+
+def apply_all():
+    """Every fix: mmengine's and mmdet's (``mmbnn.plugin`` calls it)."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    apply_engine_fixes()
     _fix_ssd_head_loss_cls()
     _APPLIED = True

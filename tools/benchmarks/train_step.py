@@ -1,11 +1,22 @@
-"""Training-step cost of a binary detector against its full-precision twin,
-of RBD distillation (teacher forward included), of the diagnostics hook
-(FF counted every step, flushed every 10) and of DTE's stage 2 (its
+"""Training-step cost of binary networks against their full-precision twins,
+measured in one process on the same batch, interleaved (ratios; absolute
+times on a shared machine mean little).
+
+``--task detector`` (the default, CPU): the demo SSD, binary against FP, of
+RBD distillation (teacher forward included), of the diagnostics hook (FF
+counted every step, flushed every 10) and of DTE's stage 2 (its
 distribution-sensitive bounds computed on every forward, docs/methods.md
-1.2) against the plain binary step (stage 1), measured in one process on
-the same batch (ratios; absolute times on a shared machine mean little).
+1.2) against the plain binary step (stage 1).
+
+``--task classifier``: the demo classifier (VGG16-w0.25, 64 px) and
+ResNet-18 (Bi-Real, 224 px), binary (stage 1 and stage 2) against FP, at
+``--batch-size`` (default 64), on ``--device`` (``cuda`` on a GPU). It
+needs mmengine, mmcv's Python part and mmpretrain only (no mmdet, no
+compiled mmcv op), so it runs on a bare GPU machine
+(tools/misc/device_tier.sh).
 
     python tools/benchmarks/train_step.py [--binary CFG] [--fp CFG] [--steps 20]
+    python tools/benchmarks/train_step.py --task classifier --device cuda
 """
 import argparse
 import os
@@ -21,6 +32,14 @@ sys.path.insert(0, ROOT)
 from mmbnn.apis import init_model, load_config  # noqa: E402
 
 DEMO = os.path.join(ROOT, 'configs', 'demo')
+IMAGENET = os.path.join(ROOT, 'configs', 'imagenet')
+# (name, binary config, FP config, input size) of --task classifier.
+CLASSIFIERS = [
+    ('demo VGG16-w0.25', os.path.join(DEMO, 'bnn_vgg16-w0.25_synthimagenet.py'),
+     os.path.join(DEMO, 'vgg16-w0.25_fp_synthimagenet.py'), 64),
+    ('ResNet-18', os.path.join(IMAGENET, 'bnn_resnet18-bireal_8xb32_in1k.py'),
+     os.path.join(IMAGENET, 'resnet18-bireal_fp_8xb32_in1k.py'), 224),
+]
 
 
 def build(path, batch_size):
@@ -87,6 +106,101 @@ def install_diagnostics(model):
     return step
 
 
+def build_classifier(path, size, batch_size, device):
+    """A classifier of ``path`` in training mode on ``device``, its
+    optimizer wrapper and a batch of random images with labels. The
+    config's plug-in line is not run (it would import mmdet); the
+    registration comes from importing mmbnn's models and hooks."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.structures import DataSample
+
+    import mmbnn.engine  # noqa: F401 (registration)
+    import mmbnn.models  # noqa: F401
+    torch.manual_seed(0)
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    model = init_model(cfg, device=device).train()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    gen = torch.Generator().manual_seed(0)
+    classes = cfg.model.head.num_classes
+    batch = dict(inputs=[torch.randint(0, 256, (3, size, size), generator=gen,
+                                       dtype=torch.uint8)
+                         for _ in range(batch_size)],
+                 data_samples=[DataSample().set_gt_label(i % classes)
+                               for i in range(batch_size)])
+    return model, optim, batch
+
+
+def timed(step, device):
+    """Seconds one call of ``step`` takes, the device's queue drained
+    before and after (CUDA runs asynchronously)."""
+    sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    step()
+    sync()
+    return time.perf_counter() - start
+
+
+def device_line(device) -> str:
+    if device.startswith('cuda'):
+        return (f'GPU {torch.cuda.get_device_name(device)}, torch '
+                f'{torch.__version__}, CUDA {torch.version.cuda}, TF32 convs '
+                f'{torch.backends.cudnn.allow_tf32}')
+    from mmbnn.ops import native
+    return (f'CPU {cpu_model()}; instruction sets '
+            f'{", ".join(native.available_isas())}; torch threads '
+            f'{torch.get_num_threads()}')
+
+
+def profile_step(run, device, rows, title):
+    """The ``rows`` ops taking the most self time (the device's where it
+    is a GPU) in one training step, with their call counts."""
+    from torch.profiler import ProfilerActivity, profile
+    model, optim, batch = run
+    activities = [ProfilerActivity.CPU]
+    if device.startswith('cuda'):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        timed(lambda: model.train_step(batch, optim), device)
+    key = ('self_device_time_total' if device.startswith('cuda')
+           else 'self_cpu_time_total')
+    print(f'--- {title}: top {rows} ops by {key}')
+    print(prof.key_averages().table(sort_by=key, row_limit=rows))
+
+
+def classifier_main(args):
+    print(device_line(args.device))
+    print(f'batch {args.batch_size}, {args.steps} steps each (median)')
+    results = {}
+    for name, binary, fp, size in CLASSIFIERS:
+        runs = {kind: build_classifier(path, size, args.batch_size,
+                                       args.device)
+                for kind, path in (('fp', fp), ('binary', binary),
+                                   ('stage2', binary))}
+        enter_stage_two(runs['stage2'][0])
+        for model, optim, batch in runs.values():  # warm-up (cuDNN choice)
+            for _ in range(2):
+                model.train_step(batch, optim)
+        times = {kind: [] for kind in runs}
+        for _ in range(args.steps):
+            for kind, (model, optim, batch) in runs.items():
+                times[kind].append(timed(
+                    lambda: model.train_step(batch, optim), args.device))
+        med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+        results[name] = med
+        if args.profile:
+            profile_step(runs['stage2'], args.device, args.profile,
+                         f'{name}, binary, stage 2')
+        print(f'{name} ({size} px): FP {med["fp"] * 1000:.1f} ms, binary '
+              f'{med["binary"] * 1000:.1f} ms (stage 2 '
+              f'{med["stage2"] * 1000:.1f} ms); binary / FP step time '
+              f'{med["binary"] / med["fp"]:.2f}x, stage 2 / FP '
+              f'{med["stage2"] / med["fp"]:.2f}x')
+        del runs
+    return results
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux), else the platform's processor string."""
     import platform
@@ -117,8 +231,25 @@ def main(argv=None):
     parser.add_argument('--fp', default=os.path.join(
         DEMO, 'ssd192_vgg16-w0.25_fp_synthvoc.py'))
     parser.add_argument('--steps', type=int, default=20)
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--batch-size', type=int,
+                        help='default 8 (detector), 64 (classifier)')
+    parser.add_argument('--task', choices=['detector', 'classifier'],
+                        default='detector')
+    parser.add_argument('--device', default='cpu',
+                        help="'cpu' or 'cuda' (--task classifier)")
+    parser.add_argument('--profile', type=int, default=0, metavar='ROWS',
+                        help='--task classifier: after timing, the ROWS ops '
+                        'taking the most time in one binary step')
     args = parser.parse_args(argv)
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda: PyTorch sees no CUDA device here')
+    if args.task == 'classifier':
+        args.batch_size = args.batch_size or 64
+        return classifier_main(args)
+    if args.device != 'cpu':
+        parser.error('--task detector runs on the CPU (the demo SSD needs '
+                     "mmcv's compiled ops); use --task classifier on a GPU")
+    args.batch_size = args.batch_size or 8
     runs = {name: build(path, args.batch_size)
             for name, path in (('fp', args.fp), ('binary', args.binary),
                                ('rbd', args.binary), ('diag', args.binary),
@@ -138,10 +269,8 @@ def main(argv=None):
             steps[name](batch, optim)
             times[name].append(time.perf_counter() - start)
     med = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
-    from mmbnn.ops import native
-    print(f'CPU {cpu_model()}; instruction sets {", ".join(native.available_isas())}')
-    print(f'batch {args.batch_size}, {args.steps} steps each, torch threads '
-          f'{torch.get_num_threads()}')
+    print(device_line('cpu'))
+    print(f'batch {args.batch_size}, {args.steps} steps each')
     for name in runs:
         print(f'{name:>7}: median step {med[name] * 1000:.0f} ms')
     print(f'binary / fp step time: {med["binary"] / med["fp"]:.2f}x')
