@@ -168,7 +168,8 @@ def _rbd_loss(device, teacher_path, dtype=torch.float32):
     hook.teacher.to(dtype)
     assert all(p.device.type == device.type for p in hook.teacher.parameters())
     inputs = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    samples = [DataSample().set_gt_label(i % 4) for i in range(3)]
+    # On the device, as the data preprocessor leaves them.
+    samples = [DataSample().set_gt_label(i % 4).to(device) for i in range(3)]
     student.train()
     losses = student.loss(inputs.to(device, dtype), samples)
     losses['loss_rbd'].backward()
