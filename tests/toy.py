@@ -9,6 +9,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 NUM_CLASSES = 4
+# A small binary classifier (mmpretrain): a width-8 Bi-Real ResNet-20 with
+# DIR-Net's binary convs, the student of the distillation tests.
+TOY_CLASSIFIER = dict(
+    type='ImageClassifier',
+    backbone=dict(type='BiRealResNet', depth=20, base_channels=8, stem='cifar',
+                  downsample='zero_pad', out_indices=(2, ),
+                  conv_cfg=dict(type='BinaryConv2d')),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=NUM_CLASSES, in_channels=32,
+              loss=dict(type='CrossEntropyLoss')))
 # mmengine keeps one logger and visualizer per experiment name in a process:
 # each toy run gets a name of its own.
 _RUNS = itertools.count()

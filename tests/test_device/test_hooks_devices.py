@@ -12,18 +12,8 @@ import torch
 from devices import assert_close_to
 from mmbnn.models.layers import BinaryConv2d, binary_layers
 from mmbnn.ops import dte_schedule
-from toy import toy_net, toy_runner
-
-# The RBD student: a width-8 Bi-Real ResNet-20 classifier (mmpretrain).
-CLASSIFIER = dict(
-    type='ImageClassifier',
-    backbone=dict(type='BiRealResNet', depth=20, base_channels=8, stem='cifar',
-                  downsample='zero_pad', out_indices=(2, ),
-                  conv_cfg=dict(type='BinaryConv2d')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=4, in_channels=32,
-              loss=dict(type='CrossEntropyLoss')))
-
+from toy import TOY_CLASSIFIER as CLASSIFIER
+from toy import randomize_norms, toy_net, toy_runner
 
 @pytest.fixture
 def on(monkeypatch):
@@ -69,6 +59,14 @@ class _Recorder:
         return Recorder()
 
 
+def _host_ff(weights):
+    """Flip-flop ratio of each iteration, counted on the host from the
+    recorded latent weights (sign(0) = +1)."""
+    numel = sum(w.size for w in weights[0])
+    return [sum(int(((a >= 0) != (b >= 0)).sum()) for a, b in zip(before, after))
+            / numel for before, after in zip(weights, weights[1:])]
+
+
 def _scheduled_run(work_dir, hooks, epochs=2, **kwargs):
     from mmbnn.engine.hooks import BinarySchedulerHook, BNNDiagnosticsHook
     recorder = _Recorder()
@@ -109,10 +107,7 @@ def test_scheduler_and_diagnostics_hooks_train_on_the_device(device, on,
     assert all(np.isfinite(record.losses))
     with open(osp.join(runner.log_dir, 'bnn_diagnostics.json')) as f:
         summary = json.load(f)
-    numel = sum(w.size for w in record.weights[0])
-    ff = [sum(int((np.where(a >= 0, 1, -1) != np.where(b >= 0, 1, -1)).sum())
-              for a, b in zip(before, after)) / numel
-          for before, after in zip(record.weights, record.weights[1:])]
+    ff = _host_ff(record.weights)
     assert len(ff) == iters and max(ff) > 0
     np.testing.assert_allclose(summary['ff_ratio_per_iter'], ff, rtol=1e-12)
     assert summary['dte_bind_ratio'] is not None
@@ -133,10 +128,7 @@ def test_resume_on_the_device_continues_the_diagnostics(device, on, tmp_path):
     resumed.train()
     with open(osp.join(resumed.log_dir, 'bnn_diagnostics.json')) as f:
         summary = json.load(f)
-    numel = sum(w.size for w in record.weights[0])
-    ff = [sum(int((np.where(a >= 0, 1, -1) != np.where(b >= 0, 1, -1)).sum())
-              for a, b in zip(before, after)) / numel
-          for before, after in zip(record.weights, record.weights[1:])]
+    ff = _host_ff(record.weights)
     assert summary['iterations'] == 12
     np.testing.assert_allclose(summary['ff_ratio_per_iter'][6:], ff, rtol=1e-12)
 
@@ -204,7 +196,6 @@ def test_checkpoint_saved_on_one_device_loads_on_the_other(device, direction,
     (1e-5)."""
     from mmbnn.models.utils.state_dict import load_fitting_state_dict
     from mmbnn.utils.checkpoint import read_checkpoint, state_dict_of
-    from toy import randomize_norms
     src_device, dst_device = ((device, torch.device('cpu'))
                               if direction == 'device_to_cpu'
                               else (torch.device('cpu'), device))

@@ -1,5 +1,6 @@
-"""tools/slurm_train.sh and slurm_test.sh: the srun command they build (a
-stand-in srun on PATH records it) and their usage message."""
+"""tools/slurm_train.sh and slurm_test.sh (through slurm_run.sh): the srun
+command they build (a stand-in srun on PATH records it) and their usage
+message."""
 import os
 import os.path as osp
 import shlex
@@ -42,7 +43,7 @@ def test_slurm_train_runs_one_task_per_gpu_across_nodes(tmp_path):
     program = argv[argv.index('-u') - 1:]
     assert program[1:] == ['-u', osp.join(ROOT, 'tools', 'train.py'),
                            'configs/bnn_ssd300_voc.py', '--work-dir=work_dirs/bnn',
-                           '--launcher=slurm', '--amp', '--cfg-options', 'a=1']
+                           '--amp', '--cfg-options', 'a=1', '--launcher=slurm']
 
 
 def test_slurm_test_runs_test_py_with_the_checkpoint(tmp_path):

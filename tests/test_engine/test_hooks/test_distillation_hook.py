@@ -6,14 +6,7 @@ import types
 import pytest
 import torch
 
-CLASSIFIER = dict(
-    type='ImageClassifier',
-    backbone=dict(type='BiRealResNet', depth=20, base_channels=8, stem='cifar',
-                  downsample='zero_pad', out_indices=(2, ),
-                  conv_cfg=dict(type='BinaryConv2d')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=4, in_channels=32,
-              loss=dict(type='CrossEntropyLoss')))
+from toy import TOY_CLASSIFIER as CLASSIFIER
 
 
 def _build(cfg):
