@@ -1,6 +1,7 @@
 """References written independently of the code under test: the estimators'
 closed forms and IMB in numpy float64, and the weight distributions the
 property tests draw from (hypothesis)."""
+import itertools
 import math
 
 import numpy as np
@@ -134,3 +135,13 @@ def numpy_t_cap(x, epsilon=0.1, delta=0.1, max_gain=1.0):
     ratio = numpy_ratio_cap(x, epsilon, delta)
     return ratio if max_gain is None else min(numpy_gain_cap(x, max_gain),
                                               ratio)
+
+
+# The packed conv's shape grid (every kernel path is tested on it): odd and
+# word-straddling channel counts, kernel, stride, padding, dilation, groups;
+# output channels not a multiple of the 8-channel block.
+XNOR_CONV_GRID = [
+    (cin, cout, k, s, p, d, g)
+    for cin, cout, k, s, p, d, g in itertools.product(
+        (1, 3, 64, 65, 130), (5, 16), (1, 3), (1, 2), (0, 1, 2), (1, 2), (1, 5))
+    if cin % g == 0 and cout % g == 0 and not (k == 1 and d == 2)]

@@ -9,9 +9,9 @@ warning saying why. ``csrc/mmbnn_abi.h`` holds what the library and this
 module must agree on (ABI version, instruction-set codes, block size); both
 read it.
 
-``MMBNN_ISA`` (``auto``, ``avx512``, ``avx2``, ``scalar`` or ``reference``)
-forces a path; ``auto`` takes the best the CPU has, ``reference`` PyTorch's
-ops.
+``MMBNN_ISA`` (``auto``, ``avx512``, ``avx2``, ``neon``, ``scalar`` or
+``reference``) forces a path; ``auto`` takes the best the CPU has (x86:
+AVX-512 VPOPCNTDQ, then AVX2; aarch64: NEON), ``reference`` PyTorch's ops.
 """
 import ctypes
 import hashlib
@@ -46,7 +46,8 @@ BLOCK = _ABI['BLOCK']
 ISA_CODES = {name[4:].lower(): code for name, code in _ABI.items()
              if name.startswith('ISA_')}
 # Native paths, best first; 'reference' is PyTorch.
-ISAS = tuple(isa for isa in ('avx512', 'avx2', 'scalar') if isa in ISA_CODES)
+ISAS = tuple(isa for isa in ('avx512', 'avx2', 'neon', 'scalar')
+             if isa in ISA_CODES)
 
 _ptr = ctypes.c_void_p
 _i64 = ctypes.c_int64

@@ -10,19 +10,11 @@ from conftest import ISA_PATHS, force_isa, packed_weight
 from mmbnn.ops import native
 from mmbnn.ops.bits import pack_bit_words, unpack_bit_words
 from mmbnn.ops.xnor_conv import PackedWeight, pack_activations, xnor_conv2d
+from reference import XNOR_CONV_GRID as GRID
 
 
 def _signs(t):
     return torch.where(t >= 0, 1.0, -1.0)
-
-
-# Odd and word-straddling channel counts, kernel, stride, padding, dilation,
-# groups; output channels not a multiple of the 8-channel block.
-GRID = [(cin, cout, k, s, p, d, g)
-        for cin, cout, k, s, p, d, g in itertools.product(
-            (1, 3, 64, 65, 130), (5, 16), (1, 3), (1, 2), (0, 1, 2), (1, 2),
-            (1, 5))
-        if cin % g == 0 and cout % g == 0 and not (k == 1 and d == 2)]
 
 
 @pytest.mark.parametrize('isa', ISA_PATHS)

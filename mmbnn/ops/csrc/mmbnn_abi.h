@@ -6,11 +6,12 @@
 #ifndef MMBNN_ABI_H_
 #define MMBNN_ABI_H_
 
-#define MMBNN_ABI_VERSION 5
+#define MMBNN_ABI_VERSION 6
 
 #define MMBNN_ISA_SCALAR 0
 #define MMBNN_ISA_AVX2 1
 #define MMBNN_ISA_AVX512 2
+#define MMBNN_ISA_NEON 3
 
 #define MMBNN_BLOCK 8
 

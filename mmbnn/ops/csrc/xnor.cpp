@@ -8,12 +8,19 @@
 // padded tap contributes nothing (a zero is neither +1 nor -1): its patch words
 // are 0, and the popcount of the weight words it met is subtracted again.
 //
-// One source for every instruction set: the AVX-512 and AVX2 kernels carry
-// GCC target attributes, so the library is built without -march=native and
-// picks a kernel at run time (mmbnn_isa_supported). Built with
-// -ffp-contract=off: the epilogue rounds alpha * dot, + beta, + residual
-// separately, as PyTorch's elementwise ops do, on every path.
+// One source for every instruction set: on x86 the AVX-512 and AVX2 kernels
+// carry GCC target attributes, so the library is built without -march=native
+// and picks a kernel at run time (mmbnn_isa_supported); on aarch64 the NEON
+// kernel (Advanced SIMD, part of every aarch64 CPU) and the scalar one are
+// built. Built with -ffp-contract=off: the epilogue rounds alpha * dot, +
+// beta, + residual separately, as PyTorch's elementwise ops do, on every path.
+#if defined(__x86_64__) || defined(__i386__)
+#define MMBNN_X86 1
 #include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
@@ -28,7 +35,8 @@ typedef uint64_t u64;
 enum {
   ISA_SCALAR = MMBNN_ISA_SCALAR,
   ISA_AVX2 = MMBNN_ISA_AVX2,
-  ISA_AVX512 = MMBNN_ISA_AVX512
+  ISA_AVX512 = MMBNN_ISA_AVX512,
+  ISA_NEON = MMBNN_ISA_NEON
 };
 static const int BLOCK = MMBNN_BLOCK;  // output channels per weight block
 #ifndef AVX2_PX
@@ -36,16 +44,20 @@ static const int BLOCK = MMBNN_BLOCK;  // output channels per weight block
 #endif
 
 extern "C" int mmbnn_isa_supported(int isa) {
+  if (isa == ISA_SCALAR) return 1;
+#ifdef MMBNN_X86
   __builtin_cpu_init();
   switch (isa) {
-    case ISA_SCALAR:
-      return 1;
     case ISA_AVX2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     case ISA_AVX512:
       return __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512vpopcntdq");
   }
+#endif
+#if defined(__aarch64__)
+  if (isa == ISA_NEON) return 1;
+#endif
   return 0;
 }
 
@@ -74,6 +86,7 @@ static void kernel_scalar(const u64 *w, const u64 *, const u64 *,
   }
 }
 
+#ifdef MMBNN_X86
 __attribute__((target("avx2,popcnt"))) static inline void store_u64x4(
     __m256i v, int32_t *dst) {
   alignas(32) u64 t[4];
@@ -179,9 +192,65 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
   }
 }
 
+#endif  // MMBNN_X86
+
+#if defined(__aarch64__)
+// PX pixels x 8 channels per pass: popcount(x ^ w) as byte counts (vcntq_u8),
+// summed in bytes for up to 31 words (31 * 8 = 248 < 256), then widened
+// pairwise into 32-bit lanes (vpaddlq_u8, vpadalq_u16), which no K overflows.
+template <int PX>
+static inline void neon_pixels(const u64 *w, const u64 *const *x,
+                               const int64_t *const *off, int K,
+                               int32_t *acc) {
+  uint32x4_t t[PX][4];
+  for (int p = 0; p < PX; ++p)
+    for (int j = 0; j < 4; ++j) t[p][j] = vdupq_n_u32(0);
+  for (int k0 = 0; k0 < K; k0 += 31) {
+    const int k1 = std::min(K, k0 + 31);
+    uint8x16_t b[PX][4];
+    for (int p = 0; p < PX; ++p)
+      for (int j = 0; j < 4; ++j) b[p][j] = vdupq_n_u8(0);
+    for (int k = k0; k < k1; ++k) {
+      uint64x2_t wk[4];
+      for (int j = 0; j < 4; ++j) wk[j] = vld1q_u64(w + BLOCK * k + 2 * j);
+      for (int p = 0; p < PX; ++p) {
+        const uint64x2_t xv = vdupq_n_u64(x[p][off[p][k]]);
+        for (int j = 0; j < 4; ++j)
+          b[p][j] = vaddq_u8(b[p][j], vcntq_u8(vreinterpretq_u8_u64(
+                                          veorq_u64(wk[j], xv))));
+      }
+    }
+    for (int p = 0; p < PX; ++p)
+      for (int j = 0; j < 4; ++j)
+        t[p][j] = vpadalq_u16(t[p][j], vpaddlq_u8(b[p][j]));
+  }
+  for (int p = 0; p < PX; ++p)
+    for (int j = 0; j < 4; ++j) {  // lanes 0-1: channel 2j, 2-3: 2j + 1
+      const uint64x2_t s = vpaddlq_u32(t[p][j]);
+      acc[p * BLOCK + 2 * j] = (int32_t)vgetq_lane_u64(s, 0);
+      acc[p * BLOCK + 2 * j + 1] = (int32_t)vgetq_lane_u64(s, 1);
+    }
+}
+
+static void kernel_neon(const u64 *w, const u64 *, const u64 *,
+                        const u64 *const *x, const u64 *const *,
+                        const int64_t *const *off, int P, int K,
+                        int32_t *acc) {
+  int p = 0;
+  for (; p + 2 <= P; p += 2)
+    neon_pixels<2>(w, x + p, off + p, K, acc + p * BLOCK);
+  for (; p < P; ++p) neon_pixels<1>(w, x + p, off + p, K, acc + p * BLOCK);
+}
+#endif  // __aarch64__
+
 static Kernel pick(int isa) {
+#ifdef MMBNN_X86
   if (isa == ISA_AVX512) return kernel_avx512;
   if (isa == ISA_AVX2) return kernel_avx2;
+#endif
+#if defined(__aarch64__)
+  if (isa == ISA_NEON) return kernel_neon;
+#endif
   return kernel_scalar;
 }
 
@@ -195,6 +264,7 @@ static void pack_scalar(const float *x, int64_t n, u64 *d) {
   }
 }
 
+#ifdef MMBNN_X86
 __attribute__((target("avx2,popcnt"))) static void pack_avx2(const float *x,
                                                              int64_t n,
                                                              u64 *d) {
@@ -209,9 +279,14 @@ __attribute__((target("avx2,popcnt"))) static void pack_avx2(const float *x,
   for (; c < n; ++c) d[c / 64] |= (u64)(x[c] >= 0.0f) << (c % 64);
 }
 
+#endif  // MMBNN_X86
+
 typedef void (*Packer)(const float *, int64_t, u64 *);
 static Packer pick_packer(int isa) {
-  return isa == ISA_SCALAR ? pack_scalar : pack_avx2;
+#ifdef MMBNN_X86
+  if (isa == ISA_AVX2 || isa == ISA_AVX512) return pack_avx2;
+#endif
+  return pack_scalar;
 }
 
 // Sign bits of pixel p of a channels-last float tensor (pixel stride C,
@@ -266,6 +341,7 @@ static void epilogue_scalar(const RowOut &o, const int32_t *acc,
   }
 }
 
+#ifdef MMBNN_X86
 __attribute__((target("avx2,popcnt"))) static void epilogue_avx2(
     const RowOut &o, const int32_t *acc, const int32_t *n_in, int64_t width) {
   if (o.nj != BLOCK || (o.res && o.rc != 1) || o.bit0 % 8) {
@@ -291,6 +367,14 @@ __attribute__((target("avx2,popcnt"))) static void epilogue_avx2(
           << (o.bit0 % 64);
   }
 }
+#endif  // MMBNN_X86
+
+static Epilogue pick_epilogue(int isa) {
+#ifdef MMBNN_X86
+  if (isa == ISA_AVX2 || isa == ISA_AVX512) return epilogue_avx2;
+#endif
+  return epilogue_scalar;
+}
 
 // Binary convolution of packed activations (in; or, if in is null, of the
 // sign bits of xf, a channels-last float tensor, packed here) with packed
@@ -310,7 +394,7 @@ extern "C" int mmbnn_conv(
   if (!mmbnn_isa_supported(isa)) return -1;
   const Kernel kernel = pick(isa);
   const Packer pack = pick_packer(isa);
-  const Epilogue epilogue = isa == ISA_SCALAR ? epilogue_scalar : epilogue_avx2;
+  const Epilogue epilogue = pick_epilogue(isa);
   const int64_t Cgw = (Cg + 63) / 64, in_words = G * Cgw, T = KH * KW;
   const int64_t K = T * Cgw, blocks = (Og + BLOCK - 1) / BLOCK, O = G * Og;
   const int64_t out_words = (O + 63) / 64, pixels = N * H * W;
@@ -468,6 +552,7 @@ static inline float tanh_grad_scalar(float x, float kt, float t) {
   return kt * (4.0f * v / ((1.0f + v) * (1.0f + v)));
 }
 
+#ifdef MMBNN_X86
 // exp(x) for x <= 0 (Cephes' single-precision polynomial, about 1 ulp).
 __attribute__((target("avx2,fma"))) static inline __m256 exp_nonpositive(
     __m256 x) {
@@ -508,19 +593,26 @@ __attribute__((target("avx2,fma"))) static void tanh_grad_avx2(
   }
   for (; i < n; ++i) out[i] = g[i] * tanh_grad_scalar(x[i], kt, t);
 }
+#endif  // MMBNN_X86
 
 // grad_in = grad * k t (1 - tanh(t x)^2), scalar k and t.
 extern "C" void mmbnn_tanh_sign_grad(const float *x, const float *grad,
                                      float *out, int64_t n, float k, float t,
                                      int isa, int threads) {
   const int64_t chunk = 1 << 14, chunks = (n + chunk - 1) / chunk;
+#ifdef MMBNN_X86
   const bool vec = isa != ISA_SCALAR && mmbnn_isa_supported(ISA_AVX2) &&
                    __builtin_cpu_supports("fma");
+#else
+  const bool vec = false;  // the scalar loop (NEON: vectorized by -O3)
+#endif
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t a = c * chunk, len = std::min(chunk, n - a);
     if (vec) {
+#ifdef MMBNN_X86
       tanh_grad_avx2(x + a, grad + a, out + a, len, k * t, t);
+#endif
     } else {
       for (int64_t i = a; i < a + len; ++i)
         out[i] = grad[i] * tanh_grad_scalar(x[i], k * t, t);
