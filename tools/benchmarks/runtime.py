@@ -6,8 +6,9 @@ machine mean little). docs/deploy.md has the figures.
 
 (a) every 3x3 binary conv shape of ResNet-18 at 224 px, sign packing of the
 float input included, against torch's float32 conv (the faster of NCHW and
-channels-last) and its int8 quantized conv (fbgemm/x86, input quantized
-beforehand), on each instruction set the CPU has; (b) the binary ResNet-18
+channels-last) and its int8 quantized conv (x86/fbgemm; qnnpack on ARM;
+input quantized beforehand), on each instruction set the CPU has (AVX-512,
+AVX2; NEON on aarch64, where the same command runs unchanged); (b) the binary ResNet-18
 classifier (batch 1, 224 px) against torchvision's float32 ResNet-18; (c) the
 binary backbone + neck of the demo SSD and of SSD300 against their FP twins;
 (d) the size of the exported binary ResNet-18 against its float32 weights.
@@ -60,8 +61,11 @@ def medians(fns: dict, runs: int) -> dict:
 
 def int8_conv(cin, cout, stride):
     import torch.ao.nn.quantized as nnq
+    # PyTorch's own int8 engine for this CPU: x86 (oneDNN + fbgemm), fbgemm,
+    # or on ARM qnnpack.
     engines = torch.backends.quantized.supported_engines
-    torch.backends.quantized.engine = 'x86' if 'x86' in engines else 'fbgemm'
+    torch.backends.quantized.engine = next(
+        e for e in ('x86', 'fbgemm', 'qnnpack') if e in engines)
     conv = nnq.Conv2d(cin, cout, 3, stride, 1)
     w = torch.randn(cout, cin, 3, 3)
     qw = torch.quantize_per_channel(w, w.abs().amax((1, 2, 3)) / 127,
