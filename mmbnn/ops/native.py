@@ -26,7 +26,8 @@ from typing import Optional
 import torch
 
 __all__ = ['ISAS', 'ISA_CODES', 'BLOCK', 'available_isas', 'select_isa',
-           'library', 'threads', 'native_sign', 'native_tanh_sign_grad']
+           'library', 'threads', 'peak_rates', 'native_sign',
+           'native_tanh_sign_grad']
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc')
 _SOURCES = [os.path.join(CSRC, 'xnor.cpp')]
@@ -70,6 +71,8 @@ def _signatures(lib):
         _i64, ctypes.c_float, ctypes.c_float, _int, _int]
     lib.mmbnn_isa_supported.restype = _int
     lib.mmbnn_isa_supported.argtypes = [_int]
+    lib.mmbnn_peak.restype = ctypes.c_double
+    lib.mmbnn_peak.argtypes = [_int, _int, ctypes.c_double]
 
 
 @lru_cache(maxsize=None)
@@ -147,6 +150,22 @@ def _select(want: str) -> str:
 def threads(count: Optional[int] = None) -> int:
     """``count``, or PyTorch's intra-op thread count."""
     return int(count or torch.get_num_threads())
+
+
+def peak_rates(isa: str, seconds: float = 0.2) -> dict:
+    """This core's ceilings on path ``isa``, measured now by the library's
+    register-only loops (csrc/xnor.cpp, one thread, the fastest of three
+    runs of about ``seconds``): ``xnor_bitmacs``, XNOR-popcount bit-MACs per
+    second with that path's conv step, and ``fp32_macs``, fp32 FMA lanes
+    per second (None on the scalar path, which has no FMA loop)."""
+    lib = library()
+    if lib is None or isa not in _native_isas():
+        raise RuntimeError(f'instruction set {isa!r} is not available here')
+    rates = {}
+    for key, kind in (('xnor_bitmacs', 0), ('fp32_macs', 1)):
+        rate = lib.mmbnn_peak(ISA_CODES[isa], kind, seconds)
+        rates[key] = rate if rate > 0 else None
+    return rates
 
 
 # Training: the estimators' sign forward and tanh backward in one pass each.

@@ -2,7 +2,8 @@
 and run under qemu-aarch64 (Debian's qemu-user): the NEON path and the
 scalar path of an ARM build, bit-exact against the PyTorch reference
 computed here, on the packed conv's shape grid (tests/reference.py), the
-fused output transform, packing and the training estimators.
+fused output transform, packing and the training estimators; the
+benchmark's ceiling probes run there.
 
 Skipped, saying so, where the cross compiler or qemu is missing; the
 set-up installs both where it can (tools/setup_env.sh). Speed on a real
@@ -126,6 +127,7 @@ def test_aarch64_build_is_bit_exact_on_every_path(driver, tmp_path):
         cases.case(2, [], [x, grad, torch.tensor([k, t])],
                    [torch.where(x >= 0, 1.0, -1.0), want, k * t])
 
+    cases.case(3, [], [], [])
     results = iter(cases.run(driver, tmp_path))
     for index, (kind, expected) in enumerate(cases.expected):
         if kind == 0:
@@ -140,6 +142,12 @@ def test_aarch64_build_is_bit_exact_on_every_path(driver, tmp_path):
             for path in PATHS:
                 assert torch.equal(_tensor(next(results), words), words), (
                     index, path)
+        elif kind == 3:
+            # The benchmark's probes run there: NEON's XNOR-popcount and FMA
+            # loops and the scalar one (rates positive), none for AVX2.
+            neon_xnor, neon_fma, scalar_xnor, avx2 = struct.unpack(
+                '<4d', next(results))
+            assert min(neon_xnor, neon_fma, scalar_xnor) > 0 and avx2 == -1
         else:
             sign, want, kt = expected
             assert torch.equal(_tensor(next(results), sign), sign), index

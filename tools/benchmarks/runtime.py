@@ -13,6 +13,16 @@ classifier (batch 1, 224 px) against torchvision's float32 ResNet-18; (c) the
 binary backbone + neck of the demo SSD and of SSD300 against their FP twins;
 (d) the size of the exported binary ResNet-18 against its float32 weights.
 Each at one thread and at all cores.
+
+First the machine: its CPU model, the instruction-set flags that matter
+(AVX2, AVX-512 VPOPCNTDQ, VNNI, AMX; NEON and its dot product on ARM) and
+its ceilings per core, measured by the native library's register-only
+loops (``native.peak_rates``): XNOR-popcount bit-MACs per second with each
+path's conv step, fp32 FMA lanes per second. Each 3x3 layer's rate is given
+as G bit-MAC/s and as a fraction of its path's ceiling (times the
+threads). The whole binary ResNet-18 is also timed against torchvision's
+int8 ResNet-18 (fused, calibrated on random input, PyTorch's int8 engine
+for the CPU), with its time broken down by part.
 """
 import argparse
 import json
@@ -42,6 +52,35 @@ CONFIGS = dict(
     demo_ssd_fp='configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
     ssd300='configs/bnn_ssd300_voc.py',
     ssd300_fp='configs/ssd300_vgg16bn_fp_voc.py')
+
+
+# /proc/cpuinfo flags worth naming (x86 "flags", ARM "Features").
+FLAGS = dict(avx2='avx2', avx512f='avx512f', avx512_vpopcntdq='avx512_vpopcntdq',
+             avx512_vnni='avx512_vnni', avx_vnni='avx_vnni', amx_int8='amx_int8',
+             neon='asimd', neon_dotprod='asimddp')
+
+
+def machine() -> dict:
+    """The CPU model, the flags above it has, and its per-core ceilings on
+    every native path (``native.peak_rates``)."""
+    model, flags = 'unknown', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                key = key.strip()
+                if key in ('model name', 'Hardware') and model == 'unknown':
+                    model = value.strip()
+                elif key in ('flags', 'Features'):
+                    flags |= set(value.split())
+    except OSError:
+        pass
+    import platform
+    ceilings = {isa: native.peak_rates(isa)
+                for isa in native.available_isas() if isa != 'reference'}
+    return dict(cpu=model, arch=platform.machine(),
+                flags=sorted(k for k, v in FLAGS.items() if v in flags),
+                ceilings=ceilings)
 
 
 def medians(fns: dict, runs: int) -> dict:
@@ -75,7 +114,7 @@ def int8_conv(cin, cout, stride):
     return conv
 
 
-def bench_layers(isas, runs):
+def bench_layers(isas, runs, ceilings, threads):
     rows = []
     for cin, cout, size, stride in RESNET18_3X3:
         torch.manual_seed(0)
@@ -96,21 +135,26 @@ def bench_layers(isas, runs):
                 x_cl, packed_w, (stride, stride), (1, 1), isa=isa))
         t = medians(fns, runs)
         fp32 = min(t['fp32_nchw'], t['fp32_cl'])
+        out = (size + stride - 1) // stride
+        bitmacs = out * out * cout * cin * 9  # batch 1
+
+        def rates(isa):
+            gbit = bitmacs / t[isa] / 1e9
+            return dict(binary_ms=t[isa] * 1e3, speedup_fp32=fp32 / t[isa],
+                        speedup_int8=t['int8'] / t[isa], gbitmacs=gbit,
+                        ceiling_fraction=gbit * 1e9 / (
+                            ceilings[isa]['xnor_bitmacs'] * threads))
+        by_isa = {isa: rates(isa) for isa in isas}
         row = dict(shape=f'{cin}->{cout} {size}x{size} s{stride}',
-                   fp32_ms=fp32 * 1e3, int8_ms=t['int8'] * 1e3,
-                   isa=isas[0], binary_ms=t[isas[0]] * 1e3,
-                   speedup_fp32=fp32 / t[isas[0]],
-                   speedup_int8=t['int8'] / t[isas[0]],
-                   by_isa={isa: dict(binary_ms=t[isa] * 1e3,
-                                     speedup_fp32=fp32 / t[isa],
-                                     speedup_int8=t['int8'] / t[isa])
-                           for isa in isas})
+                   fp32_ms=fp32 * 1e3, int8_ms=t['int8'] * 1e3, isa=isas[0],
+                   **by_isa[isas[0]], by_isa=by_isa)
         rows.append(row)
         print(f'  {row["shape"]:>22}: fp32 {row["fp32_ms"]:6.2f} ms, int8 '
               f'{row["int8_ms"]:6.2f} ms; ' + ', '.join(
                   f'{isa} {v["binary_ms"]:.3f} ms = {v["speedup_fp32"]:.1f}x '
-                  f'fp32, {v["speedup_int8"]:.1f}x int8'
-                  for isa, v in row['by_isa'].items()))
+                  f'fp32, {v["speedup_int8"]:.1f}x int8, {v["gbitmacs"]:.0f} '
+                  f'G bit-MAC/s = {100 * v["ceiling_fraction"]:.0f}% of the '
+                  'ceiling' for isa, v in row['by_isa'].items()))
     return rows
 
 
@@ -121,17 +165,93 @@ def _built(name, xnor):
     return to_xnor(model) if xnor else model
 
 
+def int8_resnet18():
+    """torchvision's int8 ResNet-18: fused, observed on random input and
+    converted on PyTorch's int8 engine for this CPU (random weights: the
+    speed, not the accuracy, is measured)."""
+    from torch.ao.quantization import convert, get_default_qconfig, prepare
+    from torchvision.models.quantization import resnet18
+    engines = torch.backends.quantized.supported_engines
+    engine = next(e for e in ('x86', 'fbgemm', 'qnnpack') if e in engines)
+    torch.backends.quantized.engine = engine
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # torch.ao deprecation notices
+        model = resnet18(weights=None, quantize=False).eval()
+        model.fuse_model()
+        model.qconfig = get_default_qconfig(engine)
+        prepare(model, inplace=True)
+        with torch.no_grad():
+            for _ in range(4):
+                model(torch.randn(1, 3, 224, 224))
+        convert(model, inplace=True)
+    return model
+
+
+def breakdown(model, x, runs):
+    """Median milliseconds of the binary network's parts in one forward:
+    binary blocks (the XNOR convs with their fused BN, residual and
+    Hardtanh; the shortcuts' time taken out), the full-precision
+    downsample shortcuts, the stem, neck and head, and the rest (Python
+    between the modules, the data handed on)."""
+    from mmbnn.deploy.xnor_layers import XnorConv2d
+    parts = {}
+    for name, module in model.named_modules():
+        if any(isinstance(c, XnorConv2d) for c in module.children()):
+            parts[name] = 'binary blocks'
+        elif name.endswith('.shortcut') and any(
+                True for _ in module.parameters()):
+            parts[name] = 'FP shortcuts'
+        elif name in ('backbone.stem', 'neck', 'head'):
+            parts[name] = f'FP {name.split(".")[-1]}'
+    spent, starts = {}, {}
+
+    def pre(name):
+        return lambda m, a: starts.__setitem__(name, time.perf_counter())
+
+    def post(name):
+        def hook(m, a, out):
+            part = parts[name]
+            spent[part] = spent.get(part, 0.0) + time.perf_counter() - starts[name]
+            if part == 'FP shortcuts':  # inside a binary block's time
+                spent['binary blocks'] = spent.get('binary blocks', 0.0) - (
+                    time.perf_counter() - starts[name])
+        return hook
+
+    handles = []
+    for name in parts:
+        module = model.get_submodule(name)
+        handles += [module.register_forward_pre_hook(pre(name)),
+                    module.register_forward_hook(post(name))]
+    samples = []
+    with torch.no_grad():
+        for _ in range(runs + 1):
+            spent.clear()
+            start = time.perf_counter()
+            model(x, mode='tensor')
+            total = time.perf_counter() - start
+            spent['rest'] = total - sum(spent.values())
+            samples.append(dict(spent))
+    for h in handles:
+        h.remove()
+    return {part: sorted(s[part] for s in samples[1:])[runs // 2] * 1e3
+            for part in samples[-1]}
+
+
 def bench_resnet18(runs):
     import torchvision
     binary = _built('resnet18', True)
     fp = torchvision.models.resnet18().eval()
+    int8 = int8_resnet18()
     x = torch.randn(1, 3, 224, 224)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     t = medians(dict(fp_nchw=lambda: fp(x), fp_cl=lambda: fp(x_cl),
+                     int8=lambda: int8(x),
                      binary=lambda: binary(x_cl, mode='tensor')), runs)
     fp_t = min(t['fp_nchw'], t['fp_cl'])
-    return dict(fp32_ms=fp_t * 1e3, binary_ms=t['binary'] * 1e3,
-                speedup=fp_t / t['binary'])
+    return dict(fp32_ms=fp_t * 1e3, int8_ms=t['int8'] * 1e3,
+                binary_ms=t['binary'] * 1e3, speedup=fp_t / t['binary'],
+                speedup_int8=t['int8'] / t['binary'],
+                breakdown_ms=breakdown(binary, x_cl, runs))
 
 
 def bench_ssd(name, runs):
@@ -171,17 +291,27 @@ def main(argv=None):
         isas = [native.select_isa()]
     isas = [i for i in isas if i != 'scalar'] or isas
     cores = os.cpu_count() or 1
+    info = machine()
     result = dict(isa=isas[0], isas=isas, cpu_count=cores, runs=args.runs,
-                  threads={})
-    print(f'instruction sets: {isas} (best first); {cores} cores')
+                  machine=info, threads={})
+    print(f'CPU {info["cpu"]} ({info["arch"]}); flags: '
+          f'{", ".join(info["flags"]) or "none of note"}; {cores} cores')
+    print(f'instruction sets: {isas} (best first); ceilings per core: ' +
+          '; '.join(f'{isa} {c["xnor_bitmacs"] / 1e9:.0f} G bit-MAC/s' +
+                    (f', fp32 FMA {c["fp32_macs"] / 1e9:.0f} G MAC/s'
+                     if c['fp32_macs'] else '')
+                    for isa, c in info['ceilings'].items()))
     for threads in ([1] if args.quick else sorted({1, cores})):
         torch.set_num_threads(threads)
         print(f'{threads} thread(s):')
-        part = dict(layers=bench_layers(isas, args.runs))
-        part['resnet18'] = bench_resnet18(max(5, args.runs // 3))
-        print(f'  binary ResNet-18 {part["resnet18"]["binary_ms"]:.1f} ms, fp32 '
-              f'ResNet-18 {part["resnet18"]["fp32_ms"]:.1f} ms: '
-              f'{part["resnet18"]["speedup"]:.2f}x')
+        part = dict(layers=bench_layers(isas, args.runs, info['ceilings'],
+                                        threads))
+        part['resnet18'] = r18 = bench_resnet18(max(5, args.runs // 3))
+        print(f'  binary ResNet-18 {r18["binary_ms"]:.1f} ms, fp32 ResNet-18 '
+              f'{r18["fp32_ms"]:.1f} ms ({r18["speedup"]:.2f}x), int8 '
+              f'ResNet-18 {r18["int8_ms"]:.1f} ms ({r18["speedup_int8"]:.2f}x)')
+        print('  binary ResNet-18 by part: ' + ', '.join(
+            f'{k} {v:.2f} ms' for k, v in r18['breakdown_ms'].items()))
         if not args.quick:
             for name in ('demo_ssd', 'ssd300'):
                 part[name] = bench_ssd(name, max(5, args.runs // 3))
@@ -192,6 +322,7 @@ def main(argv=None):
     result['size'] = size_resnet18()
     one = result['threads']['1']
     result['resnet18_speedup_1thread'] = one['resnet18']['speedup']
+    result['resnet18_speedup_int8_1thread'] = one['resnet18']['speedup_int8']
     result['size_ratio_resnet18'] = result['size']['size_ratio_fp16']
     result['layers'] = one['layers']
     print(f'binary ResNet-18 file: {result["size"]["size_ratio_fp16"]:.1f}x '

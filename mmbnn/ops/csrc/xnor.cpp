@@ -24,6 +24,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -532,6 +533,210 @@ extern "C" int mmbnn_conv(
     }
   }
   return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The machine's ceilings, for the runtime benchmark: a register-only loop of
+// one instruction set's XNOR-popcount step (XOR, popcount, add: what its conv
+// kernel does per word) or of fp32 fused multiply-adds, on independent
+// accumulators, timed here. An empty asm statement marks each operand as
+// changed on every iteration, so nothing is hoisted out of the loop, at no
+// cost in instructions. Returns operations per second (bit-MACs: one per
+// bit of an XOR-popcount word; MACs: one per FMA lane), or -1 where the
+// path is not supported (or has no such loop here).
+
+static double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+static volatile u64 peak_sink;  // keeps the accumulators' results alive
+
+static double peak_scalar_xnor(int64_t iters) {
+  u64 s[8] = {0}, x[8];
+  const u64 w = 0x5555555555555555ULL;
+  for (int j = 0; j < 8; ++j) x[j] = 0x9e3779b97f4a7c15ULL * (j + 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 8; ++j) {
+      asm volatile("" : "+r"(x[j]));
+      s[j] += __builtin_popcountll(x[j] ^ w);
+    }
+  const double t = seconds_since(t0);
+  u64 sum = 0;
+  for (int j = 0; j < 8; ++j) sum += s[j];
+  peak_sink = sum;
+  return t;
+}
+
+#ifdef MMBNN_X86
+__attribute__((target("avx512f,avx512vpopcntdq"))) static double
+peak_avx512_xnor(int64_t iters) {
+  const __m512i w = _mm512_set1_epi64(0x5555555555555555LL);
+  __m512i s[12], x[12];
+  for (int j = 0; j < 12; ++j) {
+    s[j] = _mm512_setzero_si512();
+    x[j] = _mm512_set1_epi64((long long)(0x9e3779b97f4a7c15ULL * (j + 1)));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) {
+      asm volatile("" : "+v"(x[j]));
+      s[j] = _mm512_add_epi64(s[j], _mm512_popcnt_epi64(_mm512_xor_si512(x[j], w)));
+    }
+  const double t = seconds_since(t0);
+  __m512i sum = s[0];
+  for (int j = 1; j < 12; ++j) sum = _mm512_add_epi64(sum, s[j]);
+  peak_sink = (u64)_mm512_reduce_add_epi64(sum);
+  return t;
+}
+
+__attribute__((target("avx512f"))) static double peak_avx512_fma(int64_t iters) {
+  __m512 a[12];
+  const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
+  for (int j = 0; j < 12; ++j) a[j] = _mm512_set1_ps((float)j);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
+  const double t = seconds_since(t0);
+  __m512 sum = a[0];
+  for (int j = 1; j < 12; ++j) sum = _mm512_add_ps(sum, a[j]);
+  peak_sink = (u64)_mm512_reduce_add_ps(sum);
+  return t;
+}
+
+// The AVX2 kernel's step: the nibbles of a 256-bit word looked up with
+// VPSHUFB (two lookups per word), byte counts summed with VPSADBW every 31
+// words; 6 accumulators, as many as 16 ymm registers hold with the operands.
+__attribute__((target("avx2"))) static double peak_avx2_xnor(int64_t iters) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+                                       3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2,
+                                       2, 3, 2, 3, 3, 4);
+  const __m256i wl = _mm256_set1_epi8(0x05), wh = _mm256_set1_epi8(0x0a);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i t[6], xl[6], xh[6];
+  for (int j = 0; j < 6; ++j) {
+    t[j] = zero;
+    xl[j] = _mm256_set1_epi8((char)(j + 1));
+    xh[j] = _mm256_set1_epi8((char)(7 - j));
+  }
+  const int64_t rounds = iters / 31;  // iters: a multiple of 31
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < rounds; ++r) {
+    __m256i b[6];
+    for (int j = 0; j < 6; ++j) b[j] = zero;
+    for (int k = 0; k < 31; ++k)
+      for (int j = 0; j < 6; ++j) {
+        asm volatile("" : "+x"(xl[j]), "+x"(xh[j]));
+        b[j] = _mm256_add_epi8(b[j], _mm256_add_epi8(
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(xl[j], wl)),
+            _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh[j], wh))));
+      }
+    for (int j = 0; j < 6; ++j) t[j] = _mm256_add_epi64(t[j], _mm256_sad_epu8(b[j], zero));
+  }
+  const double sec = seconds_since(t0);
+  alignas(32) u64 out[4];
+  __m256i sum = t[0];
+  for (int j = 1; j < 6; ++j) sum = _mm256_add_epi64(sum, t[j]);
+  _mm256_store_si256(reinterpret_cast<__m256i *>(out), sum);
+  peak_sink = out[0] + out[1] + out[2] + out[3];
+  return sec;
+}
+
+__attribute__((target("avx2,fma"))) static double peak_avx2_fma(int64_t iters) {
+  __m256 a[12];
+  const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
+  for (int j = 0; j < 12; ++j) a[j] = _mm256_set1_ps((float)j);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) a[j] = _mm256_fmadd_ps(a[j], m, c);
+  const double t = seconds_since(t0);
+  alignas(32) float out[8];
+  __m256 sum = a[0];
+  for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, a[j]);
+  _mm256_store_ps(out, sum);
+  peak_sink = (u64)out[0];
+  return t;
+}
+#endif  // MMBNN_X86
+
+#if defined(__aarch64__)
+static double peak_neon_xnor(int64_t iters) {
+  const uint64x2_t w = vdupq_n_u64(0x5555555555555555ULL);
+  uint32x4_t t[12];
+  uint64x2_t x[12];
+  for (int j = 0; j < 12; ++j) {
+    t[j] = vdupq_n_u32(0);
+    x[j] = vdupq_n_u64(0x9e3779b97f4a7c15ULL * (j + 1));
+  }
+  const int64_t rounds = iters / 31;  // iters: a multiple of 31
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < rounds; ++r) {
+    uint8x16_t b[12];
+    for (int j = 0; j < 12; ++j) b[j] = vdupq_n_u8(0);
+    for (int k = 0; k < 31; ++k)
+      for (int j = 0; j < 12; ++j) {
+        asm volatile("" : "+w"(x[j]));
+        b[j] = vaddq_u8(b[j], vcntq_u8(vreinterpretq_u8_u64(veorq_u64(x[j], w))));
+      }
+    for (int j = 0; j < 12; ++j) t[j] = vpadalq_u16(t[j], vpaddlq_u8(b[j]));
+  }
+  const double sec = seconds_since(t0);
+  u64 sum = 0;
+  for (int j = 0; j < 12; ++j) sum += vaddvq_u32(t[j]);
+  peak_sink = sum;
+  return sec;
+}
+
+static double peak_neon_fma(int64_t iters) {
+  float32x4_t a[12];
+  const float32x4_t m = vdupq_n_f32(0.999f), c = vdupq_n_f32(1e-3f);
+  for (int j = 0; j < 12; ++j) a[j] = vdupq_n_f32((float)j);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) a[j] = vfmaq_f32(c, a[j], m);
+  const double t = seconds_since(t0);
+  float sum = 0;
+  for (int j = 0; j < 12; ++j) sum += vaddvq_f32(a[j]);
+  peak_sink = (u64)sum;
+  return t;
+}
+#endif  // __aarch64__
+
+typedef double (*PeakLoop)(int64_t iters);  // seconds for iters iterations
+
+// kind 0: XNOR-popcount bit-MACs per second; 1: fp32 MACs per second. The
+// loop runs for about `seconds` (iterations doubled until it does), and
+// the fastest of three such runs counts.
+extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
+  if (!mmbnn_isa_supported(isa)) return -1.0;
+  PeakLoop loop = nullptr;
+  double ops = 0;  // per iteration: accumulators x bits (or fp32 lanes)
+#ifdef MMBNN_X86
+  if (isa == ISA_AVX512) {
+    loop = kind ? peak_avx512_fma : peak_avx512_xnor;
+    ops = kind ? 12 * 16 : 12 * 512;
+  } else if (isa == ISA_AVX2) {
+    loop = kind ? peak_avx2_fma : peak_avx2_xnor;
+    ops = kind ? 12 * 8 : 6 * 256;
+  }
+#endif
+#if defined(__aarch64__)
+  if (isa == ISA_NEON) {
+    loop = kind ? peak_neon_fma : peak_neon_xnor;
+    ops = kind ? 12 * 4 : 12 * 128;
+  }
+#endif
+  if (isa == ISA_SCALAR && kind == 0) {
+    loop = peak_scalar_xnor;
+    ops = 8 * 64;
+  }
+  if (!loop) return -1.0;
+  int64_t iters = 31 << 8;
+  while (loop(iters) < seconds / 8) iters *= 2;
+  double best = 0;
+  for (int r = 0; r < 3; ++r) best = std::max(best, iters * ops / loop(iters));
+  return best;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""tools/benchmarks: the runtime benchmark's machine probe and JSON, and the
+training-step benchmark's classifier mode. What is checked is that every
+figure exists and is positive and the lines parse, not their values (a
+benchmark is not a test of speed)."""
+import json
+import re
+
+import pytest
+
+from conftest import tool
+
+
+def test_peak_probe_measures_every_native_path():
+    from mmbnn.ops import native
+    paths = [i for i in native.available_isas() if i != 'reference']
+    assert paths
+    for isa in paths:
+        rates = native.peak_rates(isa, seconds=0.02)
+        assert rates['xnor_bitmacs'] > 0, isa
+        if isa == 'scalar':
+            assert rates['fp32_macs'] is None
+        else:
+            assert rates['fp32_macs'] > 0, isa
+    with pytest.raises(RuntimeError, match="'nope' is not available"):
+        native.peak_rates('nope')
+
+
+def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
+    out = tmp_path / 'bench.json'
+    result = tool('benchmarks/runtime.py', '--quick', '--runs', '1', '--json',
+                  str(out), timeout=900)
+    figures = json.loads(out.read_text())
+    info = figures['machine']
+    assert info['cpu'] and info['arch'] and isinstance(info['flags'], list)
+    assert set(figures['isas']) <= set(info['ceilings'])
+    for isa in figures['isas']:
+        assert info['ceilings'][isa]['xnor_bitmacs'] > 0
+    assert len(figures['layers']) == 7
+    for row in figures['layers']:
+        for isa, v in row['by_isa'].items():
+            for key in ('binary_ms', 'speedup_fp32', 'speedup_int8',
+                        'gbitmacs', 'ceiling_fraction'):
+                assert v[key] > 0, (row['shape'], isa, key)
+    r18 = figures['threads']['1']['resnet18']
+    for key in ('fp32_ms', 'int8_ms', 'binary_ms', 'speedup', 'speedup_int8'):
+        assert r18[key] > 0, key
+    parts = r18['breakdown_ms']
+    assert set(parts) == {'FP stem', 'binary blocks', 'FP shortcuts', 'FP neck',
+                          'FP head', 'rest'}
+    assert all(parts[p] > 0 for p in parts if p != 'rest')
+    # The parts add up to about the whole forward (a separate timing).
+    assert sum(parts.values()) == pytest.approx(r18['binary_ms'], rel=0.5)
+    assert figures['resnet18_speedup_int8_1thread'] == r18['speedup_int8']
+    assert 'ceilings per core' in result.stdout
+    assert 'init_weights' not in result.stdout + result.stderr
+
+
+def test_train_step_classifier_mode_prints_both_ratios():
+    result = tool('benchmarks/train_step.py', '--task', 'classifier',
+                  '--steps', '1', '--batch-size', '2', timeout=900)
+    lines = [l for l in result.stdout.splitlines() if 'binary / FP' in l]
+    assert [l.split(' (')[0] for l in lines] == ['demo VGG16-w0.25',
+                                                   'ResNet-18']
+    for line in lines:
+        ratios = re.findall(r'([\d.]+)x', line)
+        assert len(ratios) == 2 and all(float(r) > 0 for r in ratios), line
+    assert result.stdout.startswith('CPU ')
