@@ -154,8 +154,8 @@ def threads(count: Optional[int] = None) -> int:
 
 def peak_rates(isa: str, seconds: float = 0.2) -> dict:
     """This core's ceilings on path ``isa``, measured now by the library's
-    register-only loops (csrc/xnor.cpp, one thread, the fastest of three
-    runs of about ``seconds``): ``xnor_bitmacs``, XNOR-popcount bit-MACs per
+    register-only loops (csrc/xnor.cpp, one thread, the fastest of 15 runs
+    of about ``seconds / 16``): ``xnor_bitmacs``, XNOR-popcount bit-MACs per
     second with that path's conv step, and ``fp32_macs``, fp32 FMA lanes
     per second (None on the scalar path, which has no FMA loop)."""
     lib = library()

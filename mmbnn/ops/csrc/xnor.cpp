@@ -165,6 +165,21 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
     const int64_t *o0 = off[p], *o1 = off[p + 1], *o2 = off[p + 2],
                   *o3 = off[p + 3];
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    if (o0 == o1 && o0 == o2 && o0 == o3) {
+      // Pixels read in place share one offset table: one index load a word.
+      for (int k = 0; k < K; ++k) {
+        const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
+        const int64_t o = o0[k];
+        s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                      wk, _mm512_set1_epi64((long long)a0[o]))));
+        s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                      wk, _mm512_set1_epi64((long long)a1[o]))));
+        s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                      wk, _mm512_set1_epi64((long long)a2[o]))));
+        s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                      wk, _mm512_set1_epi64((long long)a3[o]))));
+      }
+    } else
     for (int k = 0; k < K; ++k) {
       const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
       s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
@@ -552,20 +567,27 @@ static double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 static volatile u64 peak_sink;  // keeps the accumulators' results alive
 
+// The loops name their accumulators one by one (REPn expands M(0) ... M(n-1)):
+// indexed arrays stay in memory across the empty asm statements.
+#define REP6(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define REP8(M) REP6(M) M(6) M(7)
+#define REP12(M) REP8(M) M(8) M(9) M(10) M(11)
+
 static double peak_scalar_xnor(int64_t iters) {
-  u64 s[8] = {0}, x[8];
   const u64 w = 0x5555555555555555ULL;
-  for (int j = 0; j < 8; ++j) x[j] = 0x9e3779b97f4a7c15ULL * (j + 1);
+#define DECL(i) u64 s##i = 0, x##i = 0x9e3779b97f4a7c15ULL * (i + 1);
+  REP8(DECL)
+#undef DECL
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 8; ++j) {
-      asm volatile("" : "+r"(x[j]));
-      s[j] += __builtin_popcountll(x[j] ^ w);
-    }
+  for (int64_t i = 0; i < iters; ++i) {
+#define STEP(i) asm volatile("" : "+r"(x##i)); s##i += __builtin_popcountll(x##i ^ w);
+    REP8(STEP)
+#undef STEP
+  }
   const double t = seconds_since(t0);
-  u64 sum = 0;
-  for (int j = 0; j < 8; ++j) sum += s[j];
-  peak_sink = sum;
+#define SUM(i) + s##i
+  peak_sink = 0 REP8(SUM);
+#undef SUM
   return t;
 }
 
@@ -573,34 +595,42 @@ static double peak_scalar_xnor(int64_t iters) {
 __attribute__((target("avx512f,avx512vpopcntdq"))) static double
 peak_avx512_xnor(int64_t iters) {
   const __m512i w = _mm512_set1_epi64(0x5555555555555555LL);
-  __m512i s[12], x[12];
-  for (int j = 0; j < 12; ++j) {
-    s[j] = _mm512_setzero_si512();
-    x[j] = _mm512_set1_epi64((long long)(0x9e3779b97f4a7c15ULL * (j + 1)));
-  }
+#define DECL(i) __m512i s##i = _mm512_setzero_si512(), \
+    x##i = _mm512_set1_epi64((long long)(0x9e3779b97f4a7c15ULL * (i + 1)));
+  REP12(DECL)
+#undef DECL
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 12; ++j) {
-      asm volatile("" : "+v"(x[j]));
-      s[j] = _mm512_add_epi64(s[j], _mm512_popcnt_epi64(_mm512_xor_si512(x[j], w)));
-    }
+  for (int64_t i = 0; i < iters; ++i) {
+#define STEP(i) asm volatile("" : "+v"(x##i)); \
+    s##i = _mm512_add_epi64(s##i, _mm512_popcnt_epi64(_mm512_xor_si512(x##i, w)));
+    REP12(STEP)
+#undef STEP
+  }
   const double t = seconds_since(t0);
-  __m512i sum = s[0];
-  for (int j = 1; j < 12; ++j) sum = _mm512_add_epi64(sum, s[j]);
+  __m512i sum = _mm512_setzero_si512();
+#define SUM(i) sum = _mm512_add_epi64(sum, s##i);
+  REP12(SUM)
+#undef SUM
   peak_sink = (u64)_mm512_reduce_add_epi64(sum);
   return t;
 }
 
 __attribute__((target("avx512f"))) static double peak_avx512_fma(int64_t iters) {
-  __m512 a[12];
   const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
-  for (int j = 0; j < 12; ++j) a[j] = _mm512_set1_ps((float)j);
+#define DECL(i) __m512 a##i = _mm512_set1_ps((float)i);
+  REP12(DECL)
+#undef DECL
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
+  for (int64_t i = 0; i < iters; ++i) {
+#define STEP(i) a##i = _mm512_fmadd_ps(a##i, m, c);
+    REP12(STEP)
+#undef STEP
+  }
   const double t = seconds_since(t0);
-  __m512 sum = a[0];
-  for (int j = 1; j < 12; ++j) sum = _mm512_add_ps(sum, a[j]);
+  __m512 sum = _mm512_setzero_ps();
+#define SUM(i) sum = _mm512_add_ps(sum, a##i);
+  REP12(SUM)
+#undef SUM
   peak_sink = (u64)_mm512_reduce_add_ps(sum);
   return t;
 }
@@ -614,46 +644,56 @@ __attribute__((target("avx2"))) static double peak_avx2_xnor(int64_t iters) {
                                        2, 3, 2, 3, 3, 4);
   const __m256i wl = _mm256_set1_epi8(0x05), wh = _mm256_set1_epi8(0x0a);
   const __m256i zero = _mm256_setzero_si256();
-  __m256i t[6], xl[6], xh[6];
-  for (int j = 0; j < 6; ++j) {
-    t[j] = zero;
-    xl[j] = _mm256_set1_epi8((char)(j + 1));
-    xh[j] = _mm256_set1_epi8((char)(7 - j));
-  }
+#define DECL(i) __m256i acc##i = zero, xl##i = _mm256_set1_epi8((char)(i + 1)), \
+    xh##i = _mm256_set1_epi8((char)(7 - i));
+  REP6(DECL)
+#undef DECL
   const int64_t rounds = iters / 31;  // iters: a multiple of 31
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t r = 0; r < rounds; ++r) {
-    __m256i b[6];
-    for (int j = 0; j < 6; ++j) b[j] = zero;
-    for (int k = 0; k < 31; ++k)
-      for (int j = 0; j < 6; ++j) {
-        asm volatile("" : "+x"(xl[j]), "+x"(xh[j]));
-        b[j] = _mm256_add_epi8(b[j], _mm256_add_epi8(
-            _mm256_shuffle_epi8(lut, _mm256_xor_si256(xl[j], wl)),
-            _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh[j], wh))));
-      }
-    for (int j = 0; j < 6; ++j) t[j] = _mm256_add_epi64(t[j], _mm256_sad_epu8(b[j], zero));
+#define DECL(i) __m256i b##i = zero;
+    REP6(DECL)
+#undef DECL
+    for (int k = 0; k < 31; ++k) {
+#define STEP(i) asm volatile("" : "+x"(xl##i), "+x"(xh##i)); \
+      b##i = _mm256_add_epi8(b##i, _mm256_add_epi8(                     \
+          _mm256_shuffle_epi8(lut, _mm256_xor_si256(xl##i, wl)),        \
+          _mm256_shuffle_epi8(lut, _mm256_xor_si256(xh##i, wh))));
+      REP6(STEP)
+#undef STEP
+    }
+#define FLUSH(i) acc##i = _mm256_add_epi64(acc##i, _mm256_sad_epu8(b##i, zero));
+    REP6(FLUSH)
+#undef FLUSH
   }
   const double sec = seconds_since(t0);
   alignas(32) u64 out[4];
-  __m256i sum = t[0];
-  for (int j = 1; j < 6; ++j) sum = _mm256_add_epi64(sum, t[j]);
+  __m256i sum = zero;
+#define SUM(i) sum = _mm256_add_epi64(sum, acc##i);
+  REP6(SUM)
+#undef SUM
   _mm256_store_si256(reinterpret_cast<__m256i *>(out), sum);
   peak_sink = out[0] + out[1] + out[2] + out[3];
   return sec;
 }
 
 __attribute__((target("avx2,fma"))) static double peak_avx2_fma(int64_t iters) {
-  __m256 a[12];
   const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
-  for (int j = 0; j < 12; ++j) a[j] = _mm256_set1_ps((float)j);
+#define DECL(i) __m256 a##i = _mm256_set1_ps((float)i);
+  REP12(DECL)
+#undef DECL
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 12; ++j) a[j] = _mm256_fmadd_ps(a[j], m, c);
+  for (int64_t i = 0; i < iters; ++i) {
+#define STEP(i) a##i = _mm256_fmadd_ps(a##i, m, c);
+    REP12(STEP)
+#undef STEP
+  }
   const double t = seconds_since(t0);
   alignas(32) float out[8];
-  __m256 sum = a[0];
-  for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, a[j]);
+  __m256 sum = _mm256_setzero_ps();
+#define SUM(i) sum = _mm256_add_ps(sum, a##i);
+  REP12(SUM)
+#undef SUM
   _mm256_store_ps(out, sum);
   peak_sink = (u64)out[0];
   return t;
@@ -663,41 +703,51 @@ __attribute__((target("avx2,fma"))) static double peak_avx2_fma(int64_t iters) {
 #if defined(__aarch64__)
 static double peak_neon_xnor(int64_t iters) {
   const uint64x2_t w = vdupq_n_u64(0x5555555555555555ULL);
-  uint32x4_t t[12];
-  uint64x2_t x[12];
-  for (int j = 0; j < 12; ++j) {
-    t[j] = vdupq_n_u32(0);
-    x[j] = vdupq_n_u64(0x9e3779b97f4a7c15ULL * (j + 1));
-  }
+#define DECL(i) uint32x4_t acc##i = vdupq_n_u32(0); \
+    uint64x2_t x##i = vdupq_n_u64(0x9e3779b97f4a7c15ULL * (i + 1));
+  REP12(DECL)
+#undef DECL
   const int64_t rounds = iters / 31;  // iters: a multiple of 31
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t r = 0; r < rounds; ++r) {
-    uint8x16_t b[12];
-    for (int j = 0; j < 12; ++j) b[j] = vdupq_n_u8(0);
-    for (int k = 0; k < 31; ++k)
-      for (int j = 0; j < 12; ++j) {
-        asm volatile("" : "+w"(x[j]));
-        b[j] = vaddq_u8(b[j], vcntq_u8(vreinterpretq_u8_u64(veorq_u64(x[j], w))));
-      }
-    for (int j = 0; j < 12; ++j) t[j] = vpadalq_u16(t[j], vpaddlq_u8(b[j]));
+#define DECL(i) uint8x16_t b##i = vdupq_n_u8(0);
+    REP12(DECL)
+#undef DECL
+    for (int k = 0; k < 31; ++k) {
+#define STEP(i) asm volatile("" : "+w"(x##i)); \
+      b##i = vaddq_u8(b##i, vcntq_u8(vreinterpretq_u8_u64(veorq_u64(x##i, w))));
+      REP12(STEP)
+#undef STEP
+    }
+#define FLUSH(i) acc##i = vpadalq_u16(acc##i, vpaddlq_u8(b##i));
+    REP12(FLUSH)
+#undef FLUSH
   }
   const double sec = seconds_since(t0);
   u64 sum = 0;
-  for (int j = 0; j < 12; ++j) sum += vaddvq_u32(t[j]);
+#define SUM(i) sum += vaddvq_u32(acc##i);
+  REP12(SUM)
+#undef SUM
   peak_sink = sum;
   return sec;
 }
 
 static double peak_neon_fma(int64_t iters) {
-  float32x4_t a[12];
   const float32x4_t m = vdupq_n_f32(0.999f), c = vdupq_n_f32(1e-3f);
-  for (int j = 0; j < 12; ++j) a[j] = vdupq_n_f32((float)j);
+#define DECL(i) float32x4_t a##i = vdupq_n_f32((float)i);
+  REP12(DECL)
+#undef DECL
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 12; ++j) a[j] = vfmaq_f32(c, a[j], m);
+  for (int64_t i = 0; i < iters; ++i) {
+#define STEP(i) a##i = vfmaq_f32(c, a##i, m);
+    REP12(STEP)
+#undef STEP
+  }
   const double t = seconds_since(t0);
   float sum = 0;
-  for (int j = 0; j < 12; ++j) sum += vaddvq_f32(a[j]);
+#define SUM(i) sum += vaddvq_f32(a##i);
+  REP12(SUM)
+#undef SUM
   peak_sink = (u64)sum;
   return t;
 }
@@ -705,9 +755,10 @@ static double peak_neon_fma(int64_t iters) {
 
 typedef double (*PeakLoop)(int64_t iters);  // seconds for iters iterations
 
-// kind 0: XNOR-popcount bit-MACs per second; 1: fp32 MACs per second. The
-// loop runs for about `seconds` (iterations doubled until it does), and
-// the fastest of three such runs counts.
+// kind 0: XNOR-popcount bit-MACs per second; 1: fp32 MACs per second. Runs
+// of about seconds / 16 (iterations doubled until a run takes that long),
+// the fastest of 15 counting: on a shared machine a short run is less often
+// interrupted, and the fastest is the core's own rate.
 extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
   if (!mmbnn_isa_supported(isa)) return -1.0;
   PeakLoop loop = nullptr;
@@ -733,9 +784,9 @@ extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
   }
   if (!loop) return -1.0;
   int64_t iters = 31 << 8;
-  while (loop(iters) < seconds / 8) iters *= 2;
+  while (loop(iters) < seconds / 16) iters *= 2;
   double best = 0;
-  for (int r = 0; r < 3; ++r) best = std::max(best, iters * ops / loop(iters));
+  for (int r = 0; r < 15; ++r) best = std::max(best, iters * ops / loop(iters));
   return best;
 }
 
