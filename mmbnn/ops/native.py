@@ -26,7 +26,7 @@ from typing import Optional
 import torch
 
 __all__ = ['ISAS', 'ISA_CODES', 'BLOCK', 'available_isas', 'select_isa',
-           'library', 'threads', 'peak_rates', 'native_sign',
+           'library', 'threads', 'cpu_info', 'peak_rates', 'native_sign',
            'native_tanh_sign_grad']
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc')
@@ -150,6 +150,27 @@ def _select(want: str) -> str:
 def threads(count: Optional[int] = None) -> int:
     """``count``, or PyTorch's intra-op thread count."""
     return int(count or torch.get_num_threads())
+
+
+def cpu_info() -> dict:
+    """``cpu``: the CPU's model name (Linux's /proc/cpuinfo, else the
+    platform's processor string), ``arch``: the machine, ``flags``: its
+    instruction-set flags (x86 ``flags``, ARM ``Features``), a set."""
+    import platform
+    model, flags = None, set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                key = key.strip()
+                if key in ('model name', 'Hardware') and model is None:
+                    model = value.strip()
+                elif key in ('flags', 'Features'):
+                    flags |= set(value.split())
+    except OSError:
+        pass
+    return dict(cpu=model or platform.processor() or 'unknown',
+                arch=platform.machine(), flags=flags)
 
 
 def peak_rates(isa: str, seconds: float = 0.2) -> dict:

@@ -25,6 +25,26 @@ def test_peak_probe_measures_every_native_path():
         native.peak_rates('nope')
 
 
+def test_cpu_info_reads_model_and_flags():
+    """Against a separate read of /proc/cpuinfo; the flags agree with the
+    paths the library's own CPU check allows."""
+    import os.path as osp
+    import platform
+    from mmbnn.ops import native
+    info = native.cpu_info()
+    assert info['arch'] == platform.machine()
+    if not osp.exists('/proc/cpuinfo'):
+        pytest.skip('no /proc/cpuinfo on this system')
+    text = open('/proc/cpuinfo').read()
+    names = re.findall(r'^(?:model name|Hardware)\s*:\s*(.+)$', text, re.M)
+    if names:
+        assert info['cpu'] == names[0].strip()
+    paths = native.available_isas()
+    if 'flags' in text:  # x86
+        assert ('avx512' in paths) == ({'avx512f', 'avx512_vpopcntdq'} <= info['flags'])
+        assert ('avx2' in paths) == ('avx2' in info['flags'])
+
+
 def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
     out = tmp_path / 'bench.json'
     result = tool('benchmarks/runtime.py', '--quick', '--runs', '1', '--json',

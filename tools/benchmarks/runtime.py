@@ -63,24 +63,21 @@ FLAGS = dict(avx2='avx2', avx512f='avx512f', avx512_vpopcntdq='avx512_vpopcntdq'
 def machine() -> dict:
     """The CPU model, the flags above it has, and its per-core ceilings on
     every native path (``native.peak_rates``)."""
-    model, flags = 'unknown', set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                key, _, value = line.partition(':')
-                key = key.strip()
-                if key in ('model name', 'Hardware') and model == 'unknown':
-                    model = value.strip()
-                elif key in ('flags', 'Features'):
-                    flags |= set(value.split())
-    except OSError:
-        pass
-    import platform
+    info = native.cpu_info()
     ceilings = {isa: native.peak_rates(isa)
                 for isa in native.available_isas() if isa != 'reference'}
-    return dict(cpu=model, arch=platform.machine(),
-                flags=sorted(k for k, v in FLAGS.items() if v in flags),
+    return dict(cpu=info['cpu'], arch=info['arch'],
+                flags=sorted(k for k, v in FLAGS.items() if v in info['flags']),
                 ceilings=ceilings)
+
+
+def use_int8_engine() -> str:
+    """Switch PyTorch's quantized ops to its own int8 engine for this CPU:
+    x86 (oneDNN + fbgemm), fbgemm, or on ARM qnnpack; returns its name."""
+    engines = torch.backends.quantized.supported_engines
+    engine = next(e for e in ('x86', 'fbgemm', 'qnnpack') if e in engines)
+    torch.backends.quantized.engine = engine
+    return engine
 
 
 def medians(fns: dict, runs: int) -> dict:
@@ -100,11 +97,7 @@ def medians(fns: dict, runs: int) -> dict:
 
 def int8_conv(cin, cout, stride):
     import torch.ao.nn.quantized as nnq
-    # PyTorch's own int8 engine for this CPU: x86 (oneDNN + fbgemm), fbgemm,
-    # or on ARM qnnpack.
-    engines = torch.backends.quantized.supported_engines
-    torch.backends.quantized.engine = next(
-        e for e in ('x86', 'fbgemm', 'qnnpack') if e in engines)
+    use_int8_engine()
     conv = nnq.Conv2d(cin, cout, 3, stride, 1)
     w = torch.randn(cout, cin, 3, 3)
     qw = torch.quantize_per_channel(w, w.abs().amax((1, 2, 3)) / 127,
@@ -171,9 +164,7 @@ def int8_resnet18():
     speed, not the accuracy, is measured)."""
     from torch.ao.quantization import convert, get_default_qconfig, prepare
     from torchvision.models.quantization import resnet18
-    engines = torch.backends.quantized.supported_engines
-    engine = next(e for e in ('x86', 'fbgemm', 'qnnpack') if e in engines)
-    torch.backends.quantized.engine = engine
+    engine = use_int8_engine()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # torch.ao deprecation notices
         model = resnet18(weights=None, quantize=False).eval()

@@ -148,7 +148,7 @@ def device_line(device) -> str:
                 f'{torch.__version__}, CUDA {torch.version.cuda}, TF32 convs '
                 f'{torch.backends.cudnn.allow_tf32}')
     from mmbnn.ops import native
-    return (f'CPU {cpu_model()}; instruction sets '
+    return (f'CPU {native.cpu_info()["cpu"]}; instruction sets '
             f'{", ".join(native.available_isas())}; torch threads '
             f'{torch.get_num_threads()}')
 
@@ -199,19 +199,6 @@ def classifier_main(args):
               f'{med["stage2"] / med["fp"]:.2f}x')
         del runs
     return results
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the platform's processor string."""
-    import platform
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def enter_stage_two(model, t=10.0):

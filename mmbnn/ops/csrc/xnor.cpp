@@ -154,6 +154,22 @@ __attribute__((target("avx2,popcnt"))) static void kernel_avx2(
     avx2_pixels<1>(wlo, whi, xlo + p, xhi + p, off + p, K, acc + p * BLOCK);
 }
 
+// One word of four pixels against the 8 channels' weight words wk:
+// s_i += popcount(x_i ^ wk).
+__attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline void
+avx512_step4(const u64 *wk, u64 x0, u64 x1, u64 x2, u64 x3, __m512i &s0,
+             __m512i &s1, __m512i &s2, __m512i &s3) {
+  const __m512i w = _mm512_loadu_si512(wk);
+  s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                w, _mm512_set1_epi64((long long)x0))));
+  s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                w, _mm512_set1_epi64((long long)x1))));
+  s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                w, _mm512_set1_epi64((long long)x2))));
+  s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                w, _mm512_set1_epi64((long long)x3))));
+}
+
 // Four pixels x 8 channels per pass, one VPOPCNTQ per pixel and word.
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
     const u64 *w, const u64 *, const u64 *, const u64 *const *x,
@@ -168,28 +184,13 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
     if (o0 == o1 && o0 == o2 && o0 == o3) {
       // Pixels read in place share one offset table: one index load a word.
       for (int k = 0; k < K; ++k) {
-        const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
         const int64_t o = o0[k];
-        s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                      wk, _mm512_set1_epi64((long long)a0[o]))));
-        s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                      wk, _mm512_set1_epi64((long long)a1[o]))));
-        s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                      wk, _mm512_set1_epi64((long long)a2[o]))));
-        s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                      wk, _mm512_set1_epi64((long long)a3[o]))));
+        avx512_step4(w + BLOCK * k, a0[o], a1[o], a2[o], a3[o], s0, s1, s2, s3);
       }
-    } else
-    for (int k = 0; k < K; ++k) {
-      const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
-      s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a0[o0[k]]))));
-      s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a1[o1[k]]))));
-      s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a2[o2[k]]))));
-      s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    wk, _mm512_set1_epi64((long long)a3[o3[k]]))));
+    } else {
+      for (int k = 0; k < K; ++k)
+        avx512_step4(w + BLOCK * k, a0[o0[k]], a1[o1[k]], a2[o2[k]], a3[o3[k]],
+                     s0, s1, s2, s3);
     }
     _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
     _mm256_storeu_si256((__m256i *)(acc + (p + 1) * BLOCK), _mm512_cvtepi64_epi32(s1));
