@@ -26,7 +26,7 @@ from mmbnn.datasets.synthetic import voc_class_names  # noqa: E402
 # under mmdet's drawing threshold of 0.3: draw what it ranks, not nothing.
 DRAW_SCORE_THR = 0.1
 NAMES = dict(fp_backbone='FP VGG16-w0.25 classifier (pretraining)',
-             backbone='binary VGG16-w0.25 classifier, from the FP one',
+             backbone='binary VGG16-w0.25 classifier, from scratch',
              fp='SSD192 VGG16-w0.25, full precision',
              bnn='SSD192 VGG16-w0.25, BNN (IMB + DTE + RBD)')
 
