@@ -33,6 +33,12 @@ def test_power_of_two_rounding_boundary():
         w_hat = torch.full((1, 8), mean_abs)
         w_hat[0, ::2] *= -1
         assert ops.power_of_two_scale(w_hat).item() == scale, mean_abs
+    # In the weights' dtype and shaped to broadcast against them.
+    for dtype in (torch.float64, torch.bfloat16):
+        w_hat = torch.full((3, 2, 1, 1), 1.5, dtype=dtype)
+        scale = ops.power_of_two_scale(w_hat)
+        assert (scale.dtype, scale.shape) == (dtype, (3, 1, 1, 1))
+        assert scale.flatten().tolist() == [2.0] * 3
 
 
 def test_imb_is_balanced_per_channel_and_scales_are_powers_of_two():

@@ -22,3 +22,19 @@ def test_bit_layout_by_hand():
     for isa in native.available_isas():
         packed = pack_activations(x, groups=2, isa=isa)
         assert packed.flatten().tolist() == [0b10, 0b01], isa
+
+
+def test_both_layouts_stay_on_their_inputs_device():
+    """Packing and unpacking make their index tensors on the input's device
+    (a CUDA model's signs are packed where they are): checked on PyTorch's
+    ``meta`` device, a second device every machine has, where mixing in a
+    CPU tensor raises."""
+    from mmbnn.ops.bits import pack_bool_bytes, unpack_bool_bytes
+    bits = torch.zeros(3, 70, dtype=torch.bool, device='meta')
+    words = pack_bit_words(bits)
+    assert (words.device.type, words.shape, words.dtype) == \
+        ('meta', (3, 2), torch.int64)
+    assert unpack_bit_words(words, 70).device.type == 'meta'
+    packed = pack_bool_bytes(bits)
+    assert (packed.device.type, packed.shape) == ('meta', (27,))
+    assert unpack_bool_bytes(packed, (3, 70)).device.type == 'meta'

@@ -165,3 +165,16 @@ def test_tanh_backward_is_computed_in_float32_for_bfloat16_inputs():
     assert x.grad.dtype == torch.bfloat16
     expected = surrogate_grad('ede', as_numpy(x))  # at the bf16 inputs, exactly
     np.testing.assert_allclose(as_numpy(x.grad), expected, rtol=2 ** -8)
+
+
+def test_scalar_arguments_are_made_on_the_input_device():
+    """A Python ``k`` or ``t`` becomes a 0-dim tensor filled on ``x``'s
+    device, in at least float32 (copying it from the host would be a sync
+    on CUDA): on PyTorch's ``meta`` device."""
+    from mmbnn.ops.estimators import _as_tensor
+    for dtype, expected in ((torch.bfloat16, torch.float32),
+                            (torch.float64, torch.float64)):
+        value = _as_tensor(2.5, torch.empty(3, dtype=dtype, device='meta'))
+        assert (value.device.type, value.dtype, value.shape) == \
+            ('meta', expected, ())
+    assert _as_tensor(2.5, torch.empty(1)).item() == 2.5

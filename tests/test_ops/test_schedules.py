@@ -218,3 +218,16 @@ def test_capped_t_keeps_at_least_epsilon_of_elements_updating(
     both = ops.dte_t_cap(x, epsilon, delta)
     assert both == torch.minimum(cap, ops.dte_gain_cap(x))
     assert ops.updating_ratio(x, both * (1 - 1e-5), delta).item() >= epsilon
+
+
+def test_bounds_are_computed_on_the_input_device():
+    """``t`` and ``k`` given as Python numbers or as tensors on another
+    device are brought to ``x``'s, and the bounds stay there (no host
+    round trip in a training step): on PyTorch's ``meta`` device, where a
+    stray CPU tensor of one or more elements raises."""
+    x = torch.randn(300, device='meta')
+    for t, k in ((2.0, 1.0), (torch.tensor([1.0, 2.0]), torch.tensor([2.0])),
+                 (3.0, torch.tensor([0.5]))):
+        assert ops.dte_gain(x, t, k).device.type == 'meta'
+    for cap in (ops.dte_gain_cap(x), ops.dte_ratio_cap(x), ops.dte_t_cap(x)):
+        assert (cap.device.type, cap.shape) == ('meta', ())

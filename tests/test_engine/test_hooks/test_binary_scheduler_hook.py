@@ -279,3 +279,50 @@ def test_scheduler_warns_when_there_is_nothing_to_schedule():
     runner.model = _two_convs()
     BinarySchedulerHook().before_train(runner)
     assert len(warnings) == 1
+
+
+def _iteration_runner(hooks, length, it=0, max_iters=10):
+    from mmengine.logging import MessageHub
+    from mmengine.runner import EpochBasedTrainLoop
+    return types.SimpleNamespace(
+        model=_two_convs(), hooks=hooks, iter=it, max_iters=max_iters,
+        train_loop=EpochBasedTrainLoop.__new__(EpochBasedTrainLoop),
+        train_dataloader=range(length),
+        message_hub=MessageHub.get_instance('scheduler_unit'))
+
+
+def test_the_last_iteration_of_an_epoch_is_tracked_as_the_logger_logs_it():
+    """Statistics are gathered on the last iteration of an epoch when the
+    LoggerHook writes a line there: with ``ignore_last=False``, or when the
+    epoch is no longer than the interval; without a LoggerHook, by its
+    defaults (interval 50, ``ignore_last=True``)."""
+    from mmengine.hooks import LoggerHook
+    for hooks, length, tracked in (
+            ([LoggerHook(interval=4, ignore_last=False)], 6, True),
+            ([LoggerHook(interval=4)], 6, False),
+            ([], 60, False),
+            ([], 30, True)):
+        runner = _iteration_runner(hooks, length)
+        hook = BinarySchedulerHook()
+        hook.before_train(runner)
+        hook.before_train_iter(runner, length - 1)
+        assert runner.model.conv1.track_stats is tracked, (hooks, length)
+        hook.before_train_iter(runner, length - 2)  # never logged here
+        assert runner.model.conv1.track_stats is False
+
+
+def test_the_stage_buffer_is_written_only_when_the_stage_changes():
+    """Every fill bumps the buffer's version and makes the layer read the
+    stage from the device again (a host sync on CUDA): the hook writes it
+    on the first iteration and when the stage changes, not every time."""
+    runner = _iteration_runner([], 100)
+    hook = BinarySchedulerHook(boundary=0.5)
+    hook.before_train(runner)
+    layer = runner.model.conv1
+    versions = []
+    for it in range(10):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        versions.append((int(layer.stage), layer.stage._version))
+    first = versions[0][1]
+    assert versions == [(1, first)] * 5 + [(2, first + 1)] * 5

@@ -79,6 +79,9 @@ def test_ff_and_c2i_equal_an_independent_count(tmp_path):
                         for i, v in enumerate(ff)}
     with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
         text = f.read()
+    path = osp.join(runner.log_dir, 'bnn_diagnostics.json')
+    assert (f'BNN diagnostics: FF mean {np.mean(ff):.3e}, C2I {1 - p:.4f} '
+            f'(p {p:.4f}) -> {path}\n') in text
     in_log = [float(v) for v in re.findall(r'bnn_ff_ratio: ([0-9.e+-]+)',
                                            text)]
     # Logged from iteration 3 on: the latest flushed interval's mean.
@@ -129,8 +132,11 @@ def test_diagnostics_refuses_bad_settings_and_references(tmp_path):
     torch.save({'meta': {}, 'state_dict': toy_net().state_dict()}, plain)
     runner = toy_runner(tmp_path / 'c', [BNNDiagnosticsHook(
         reference_checkpoint=str(plain))], name='c')
-    with pytest.raises(KeyError, match="holds no 'bnn_diagnostics' state"):
+    with pytest.raises(KeyError) as e:
         runner.train()
+    assert e.value.args[0] == (
+        f"{plain} holds no 'bnn_diagnostics' state: train that run with "
+        'BNNDiagnosticsHook to compare against its start')
 
 
 def _summary(runner):
@@ -315,6 +321,14 @@ def test_diagnostics_refuse_a_model_without_binary_layers_and_other_runs(
     assert e.value.args[0] == (
         "the binary layers in the resumed checkpoint (2) are not this model's "
         "(1); first differences: ['conv2']")
+    hook = BNNDiagnosticsHook()
+    hook.after_load_checkpoint(None, {'bnn_diagnostics': dict(
+        names=[f'x{i}' for i in range(7)])})
+    with pytest.raises(ValueError) as e:
+        hook.before_train(SimpleNamespace(model=toy_net(), hooks=[], iter=6))
+    assert e.value.args[0] == (
+        "the binary layers in the resumed checkpoint (7) are not this model's "
+        "(1); first differences: ['conv1', 'x0', 'x1', 'x2', 'x3']")
 
 
 def test_saturation_is_sampled_from_training_forwards_only():
@@ -370,9 +384,10 @@ def test_dte_bind_ratio_equals_a_numpy_count_of_the_bound_holding(tmp_path):
     model = toy_net(BinaryConv2d(3, 8, 3, padding=1, bias=False,
                                  weight_max_gain=1.0))
     record = Record()
+    hook = BNNDiagnosticsHook(interval=4, plots=False)
     runner = toy_runner(
         tmp_path, [BinarySchedulerHook(t_min=0.5, t_max=30.0, boundary=0.25),
-                   BNNDiagnosticsHook(interval=4, plots=False), record],
+                   hook, record],
         model=model, iterations=16, optimizer=dict(type='SGD', lr=0.05),
         name='binds')
     runner.train()
@@ -396,3 +411,86 @@ def test_dte_bind_ratio_equals_a_numpy_count_of_the_bound_holding(tmp_path):
         expected)
     assert summary['dte_bind_ratio'] == pytest.approx(
         np.mean(binds['weights'] + binds['activations']))
+
+
+    # What a checkpoint carries gives a fresh hook the same summary, every
+    # number; counts are saved as integers, sums in float64.
+    from types import SimpleNamespace
+    checkpoint = {}
+    hook.before_save_checkpoint(runner, checkpoint)
+    state = checkpoint['bnn_diagnostics']
+    assert {key: state[key].dtype for key in (
+        'layer_flips', 'bind_counts', 'bind_iters', 'sat_count', 'sat_sum',
+        'ff_iters')} == dict(layer_flips=torch.long, bind_counts=torch.long,
+                             bind_iters=torch.long, sat_count=torch.long,
+                             sat_sum=torch.float64, ff_iters=torch.float64)
+    assert state['bind_counts'].tolist() == [
+        [int(sum(binds['weights'])), int(sum(binds['activations']))]]
+    assert state['bind_iters'].tolist() == [[12, 12]]
+    fresh = BNNDiagnosticsHook(plots=False)
+    fresh.after_load_checkpoint(runner, checkpoint)
+    fresh.before_train(SimpleNamespace(model=runner.model, hooks=[], iter=16))
+    assert fresh.summary() == hook.summary()
+
+    # A checkpoint written before the bound was counted: no ratio yet, and
+    # counting starts from zero.
+    older = {k: v for k, v in state.items()
+             if k not in ('bind_counts', 'bind_iters')}
+    hook = BNNDiagnosticsHook(plots=False)
+    hook.after_load_checkpoint(runner, {'bnn_diagnostics': older})
+    hook.before_train(SimpleNamespace(model=runner.model, hooks=[], iter=16))
+    summary = hook.summary()
+    assert summary['dte_bind_ratio'] is None
+    assert summary['layers']['conv1']['dte_bind_ratio'] == dict(
+        weights=None, activations=None)
+    runner.model.conv1.cap_binds.update(weights=torch.tensor(True),
+                                        activations=torch.tensor(False))
+    hook.after_train_iter(SimpleNamespace(train_dataloader=range(4)), 0)
+    assert hook.summary()['layers']['conv1']['dte_bind_ratio'] == dict(
+        weights=1.0, activations=0.0)
+
+
+def test_each_epoch_reports_its_flips_and_the_bound_an_empty_one_zero():
+    """The epoch report by hand: an epoch without iterations reports FF 0
+    and no bound; then one iteration that flips 3 signs with the weights'
+    bound holding and the activations' not: FF 3/n for the epoch, the run
+    and the layer, bound ratio 1/2 to the log."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from mmbnn.engine.hooks import BNNDiagnosticsHook
+    model, hook = toy_net(), BNNDiagnosticsHook(plots=False)
+    hook.before_train(SimpleNamespace(model=model, hooks=[], iter=0))
+    scalars, lines = [], []
+    hub = MessageHub.get_instance('diagnostics_epoch_report')
+    runner = SimpleNamespace(
+        message_hub=hub, epoch=0, iter=0, train_dataloader=range(4),
+        visualizer=SimpleNamespace(
+            add_scalars=lambda values, step: scalars.append((step, values))),
+        logger=SimpleNamespace(info=lines.append))
+    hook.after_train_epoch(runner)
+    assert scalars == [(1, {'bnn/c2i': 1.0, 'bnn/c2i_p': 0.0,
+                            'bnn/ff_ratio_epoch': 0.0})]
+    assert lines == ['BNN diagnostics, epoch 1: FF mean 0.000e+00, C2I 1.0000 '
+                     '(p 0.0000)']
+    assert 'train/bnn_dte_bind_ratio' not in hub.log_scalars
+    assert hook.ff_epochs == []
+
+    weight = model.conv1.weight
+    n = weight.numel()
+    with torch.no_grad():
+        weight.view(-1)[:3] = -weight.view(-1)[:3]
+    assert (weight.view(-1)[:3] != 0).all()
+    model.conv1.cap_binds.update(weights=torch.tensor(True),
+                                 activations=torch.tensor(False))
+    hook.after_train_iter(runner, 0)
+    runner.epoch = 1
+    hook.after_train_epoch(runner)
+    assert hub.get_scalar('train/bnn_dte_bind_ratio').current() == 0.5
+    assert scalars[-1] == (2, {'bnn/c2i': pytest.approx(1 - 3 / n),
+                               'bnn/c2i_p': pytest.approx(3 / n),
+                               'bnn/ff_ratio_epoch': pytest.approx(3 / n)})
+    summary = hook.summary()
+    assert summary['ff_ratio_per_epoch'] == pytest.approx([3 / n])
+    assert summary['layers']['conv1']['ff_ratio_mean'] == pytest.approx(3 / n)

@@ -55,7 +55,10 @@ def test_derived_teacher_is_the_student_in_full_precision(fp_teacher_checkpoint)
     student = _build(CLASSIFIER)
     hook = RBDHook(teacher_checkpoint=path)
     runner = _runner(student, CLASSIFIER)
+    lines = []
+    runner.logger = types.SimpleNamespace(info=lines.append)
     hook.before_train(runner)
+    assert lines == ['RBDHook: 18 tapped layer(s), loss weight 1.0']
     teacher = hook.teacher
     assert [n for n, _ in teacher.named_modules()] == [
         n for n, _ in student.named_modules()]
@@ -359,3 +362,34 @@ def test_logit_hook_defaults_and_what_it_scales(fp_teacher_checkpoint,
     assert hook.teacher.head.fc.in_features == 64
     assert 'loss_kd' in student.loss(*_batch())
     hook.after_train(runner)
+
+
+def test_a_teacher_config_is_built_in_its_own_scope_and_a_bad_file_named(
+        fp_teacher_checkpoint, tmp_path):
+    """A teacher config with its own ``default_scope`` (an mmpretrain
+    classifier teaching in an mmdet run) is built there, not in the run's;
+    a teacher checkpoint without weights is named in the error."""
+    import copy
+
+    from mmbnn.engine.hooks import RBDHook
+    from mmbnn.utils.checkpoint import CheckpointError
+    path, fp = fp_teacher_checkpoint
+    fp_cfg = copy.deepcopy(CLASSIFIER)
+    fp_cfg['backbone']['conv_cfg'] = None
+    config = tmp_path / 'teacher.py'
+    config.write_text(f"default_scope = 'mmpretrain'\nmodel = {fp_cfg!r}\n")
+    runner = _runner(_build(CLASSIFIER), CLASSIFIER)
+    runner.cfg.default_scope = 'mmdet'
+    teacher = RBDHook(teacher_checkpoint=path,
+                      teacher_config=str(config)).build_teacher(runner)
+    assert type(teacher).__name__ == 'ImageClassifier'
+    for key, value in fp.state_dict().items():
+        assert torch.equal(teacher.state_dict()[key], value), key
+
+    empty = str(tmp_path / 'empty.pth')
+    torch.save({'meta': {}, 'state_dict': {'step': 3}}, empty)
+    with pytest.raises(CheckpointError) as e:
+        RBDHook(teacher_checkpoint=empty,
+                teacher_config=str(config)).build_teacher(runner)
+    assert _message(e) == (f'{empty!r} has no state dict of tensors (keys: '
+                           'meta, state_dict)')

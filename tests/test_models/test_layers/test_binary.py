@@ -180,6 +180,12 @@ def test_arguments_inside_their_bounds_are_taken():
     assert (layer.max_gain, layer.weight_max_gain) == (1.0, None)  # defaults
     layer = BinaryConv2d(2, 2, 3, max_gain=None, weight_max_gain=1e-3)
     assert (layer.max_gain, layer.weight_max_gain) == (None, 1e-3)
+    # BinaryLinear takes the same arguments with the same defaults.
+    linear = BinaryLinear(2, 2)
+    assert (linear.max_gain, linear.weight_max_gain, linear.epsilon,
+            linear.delta, linear.act_cap_momentum) == (1.0, None, 0.1, 0.1, 0.9)
+    linear = BinaryLinear(2, 2, max_gain=None, weight_max_gain=1e-3)
+    assert (linear.max_gain, linear.weight_max_gain) == (None, 1e-3)
 
 
 @pytest.mark.parametrize('make', [
@@ -351,3 +357,74 @@ def test_activation_cap_is_a_running_average_used_as_is_in_eval():
     expected = np.einsum('oi,bohw->bihw', w, as_numpy(upstream)) * surrogate_grad(
         'dte', as_numpy(x3), k=1.0, t=t)
     np.testing.assert_allclose(as_numpy(x3.grad), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_activation_cap_of_a_large_input_reads_a_4096_element_subsample():
+    """The running cap's batch estimate reads an evenly strided subsample of
+    at most 4096 elements (docs/methods.md 1.2): against the ratio bound by
+    its definition on that subsample (the gain bound off)."""
+    from reference import numpy_ratio_cap
+    torch.manual_seed(6)
+    conv = BinaryConv2d(2, 2, 1, bias=False, binarize='activations',
+                        max_gain=None).train()
+    conv.stage.fill_(2)
+    x = torch.randn(4, 2, 40, 40) * torch.rand(4, 2, 1, 1)  # 12800 elements
+    conv(x.requires_grad_(True))
+    flat = as_numpy(x).ravel()
+    expected = numpy_ratio_cap(flat[::flat.size // 4096], 0.1, 0.1)
+    assert conv.act_t_cap.item() == pytest.approx(expected, rel=1e-6)
+    # The subsample matters on this input: the whole tensor's bound differs.
+    assert numpy_ratio_cap(flat, 0.1, 0.1) != pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize('binarizer,estimator', [
+    ('sign', 'dte'), ('imb', 'dte'), ('sign', 'ede')])
+def test_tracked_weight_statistics_read_what_the_sign_sees(binarizer, estimator):
+    """With ``track_stats`` (the iterations the scheduler logs) a tanh
+    estimator's weights report their effective ``t`` and updating ratio,
+    computed on the elements the sign sees: the standardized filter for
+    IMB, the raw weights otherwise (the stage-2 bound too); without it
+    nothing is computed."""
+    from reference import numpy_ratio_cap
+    torch.manual_seed(7)
+    conv = BinaryConv2d(3, 4, 3, bias=False, binarize='weights',
+                        weight_binarizer=binarizer, weight_estimator=estimator)
+    with torch.no_grad():
+        conv.weight.mul_(0.2)  # raw weights far from their standardized form
+    conv.stage.fill_(2)
+    conv.t.fill_(1000.0)  # above every bound: the bound decides
+    x = torch.randn(2, 3, 5, 5)
+    conv(x).sum().backward()
+    assert conv.stats == {}
+    conv.track_stats = True
+    conv(x).sum().backward()
+    w = as_numpy(conv.weight).reshape(4, -1)
+    if binarizer == 'imb':
+        w = (w - w.mean(1, keepdims=True)) / w.std(1, ddof=1, keepdims=True)
+    t = numpy_ratio_cap(w, 0.1, 0.1) if estimator == 'dte' else 1000.0
+    assert conv.stats['weight_t'] == pytest.approx(t, rel=1e-5)
+    factor = 1 - np.tanh(np.float32(t) * np.abs(w).astype(np.float32)) ** 2
+    # At the bound the quantile element sits at factor delta exactly: it may
+    # round to either side.
+    assert conv.stats['weight_ratio'] == pytest.approx(np.mean(factor >= 0.1),
+                                                       abs=1.01 / w.size)
+    assert t < 999.0 or estimator == 'ede'  # the bound, not its limit
+
+
+def test_the_bound_binds_only_below_the_schedules_t():
+    """``cap_binds`` says whether DTE's bound lowered ``t``: not when the
+    bound equals it. Zero weights and inputs put both bounds at their
+    limit, 1000, exactly."""
+    conv = BinaryConv2d(2, 2, 1, bias=False, weight_binarizer='sign',
+                        max_gain=None).train()
+    with torch.no_grad():
+        conv.weight.zero_()
+    conv.stage.fill_(2)
+    x = torch.zeros(1, 2, 3, 3, requires_grad=True)
+    for t, binds in ((1000.0, False), (1000.5, True)):
+        conv.act_t_cap.fill_(float('inf'))
+        conv.t.fill_(t)
+        conv(x).sum().backward()
+        assert conv.act_t_cap.item() == 1000.0
+        assert conv.cap_binds['weights'].item() is binds
+        assert conv.cap_binds['activations'].item() is binds
