@@ -25,22 +25,41 @@ s = json.load(open('mutants/mutmut-cicd-stats.json'))
 doc = open('docs/testing.md', encoding='utf-8').read()
 block = doc.split('<!-- equivalent mutants -->')[1]
 equivalent = set(re.findall(r'^(mmbnn\S+__mutmut_\d+)\s', block, re.M))
-# `mutmut results` lists timeouts too; they count as killed.
+# `mutmut results` lists timeouts and crashes of the test process (a
+# mutated pointer or size handed to the native library) too: the tests
+# detected those mutants, so they count as killed (as Stryker and PIT count
+# them).
+detected = ('timeout', 'segfault')
 not_killed = [line.split(':')[0].strip()
               for line in open(f'{out}/not_killed.txt')
-              if line.strip() and not line.strip().endswith('timeout')]
+              if line.strip() and not line.strip().endswith(detected)]
 stale = sorted(equivalent - set(not_killed))
 real = [n for n in not_killed if n not in equivalent]
 with open(f'{out}/real_survivors.txt', 'w') as f:
     f.write(''.join(n + '\n' for n in real))
 total = s['total']
-killed = s['killed'] + s['timeout']
+killed = s['killed'] + s['timeout'] + s['segfault']
 print(json.dumps(s))
 print(f"{total} mutants, {len(equivalent)} listed as equivalent "
-      f"(docs/testing.md), {killed} killed (timeouts counted as killed), "
+      f"(docs/testing.md), {killed} killed (timeouts and crashes counted as killed), "
       f"{len(real)} not killed ({s['no_tests']} reached by no selected test)")
 print(f"score: {100 * killed / max(total - len(equivalent), 1):.1f}% of the "
       f"non-equivalent mutants killed")
+# By part: the binary core (the scope of the first runs) and the deployment
+# side (the XNOR runtime, the packed file, the native library's Python side).
+meta = {}
+import glob
+for path in glob.glob('mutants/mmbnn/**/*.py.meta', recursive=True):
+    meta.update(json.load(open(path))['exit_code_by_key'])
+deploy = re.compile(r'^mmbnn\.(deploy\.|ops\.native\.|ops\.xnor_conv\.)')
+for part, inside in (('core', lambda n: not deploy.match(n)),
+                     ('deploy', lambda n: bool(deploy.match(n)))):
+    names = [n for n in meta if inside(n)]
+    eq = [n for n in names if n in equivalent]
+    lost = [n for n in real if inside(n)]
+    print(f"  {part}: {len(names)} mutants, {len(eq)} equivalent, "
+          f"{len(lost)} not killed: "
+          f"{100 * (1 - len(lost) / max(len(names) - len(eq), 1)):.1f}%")
 if stale:
     print(f"{len(stale)} listed equivalent mutants no longer survive or exist "
           f"(update docs/testing.md): {', '.join(stale[:5])}")

@@ -95,3 +95,53 @@ def test_fused_conv_modules_of_the_ssd_vgg(act):
     assert calls == ['layers.conv1_1.bn']  # the real first conv's
     for a, b in zip(out, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_fused_module_called_outside_its_fused_case_is_the_plain_one():
+    """``norm=False``, ``activate=False`` or a BN in training mode: the
+    fused ConvModule and Bi-Real conv compute what the unfused ones do;
+    binary linear layers are converted too, half-binary ones are not."""
+    from mmcv.cnn import ConvModule
+
+    from mmbnn.deploy import XnorConv2d, XnorLinear
+    from mmbnn.models.layers import BinaryLinear
+    from mmbnn.models.layers.bireal import BiRealConv
+    torch.manual_seed(0)
+    module = randomize_norms(nn.Sequential(ConvModule(
+        8, 8, 3, padding=1, conv_cfg=dict(type='BinaryConv2d'),
+        norm_cfg=dict(type='BN'), act_cfg=dict(type='Hardtanh'))), seed=2)
+    exact = to_xnor(copy.deepcopy(module), fuse=False)[0]
+    fused = to_xnor(copy.deepcopy(module), fuse=True)[0]
+    assert type(fused).__name__ == '_FusedConvModule'
+    assert isinstance(fused.conv, XnorConv2d)
+    x = torch.randn(2, 8, 6, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for kwargs in (dict(norm=False), dict(norm=False, activate=False)):
+            assert torch.equal(fused(x, **kwargs), exact(x, **kwargs)), kwargs
+        # Without the activation BN still folds: equal within its rounding,
+        # not clipped.
+        out = fused(x, activate=False)
+        torch.testing.assert_close(out, exact(x, activate=False), rtol=1e-5,
+                                   atol=1e-5)
+        assert out.abs().max() > 1
+        fused.norm.train()
+        exact.norm.train()
+        assert torch.equal(fused(x), exact(x))
+
+    block = randomize_norms(nn.Sequential(BiRealConv(
+        8, 8, 1, dict(type='BinaryConv2d'), dict(type='BN'),
+        dict(type='Hardtanh'))), seed=4)
+    exact, fused = (to_xnor(copy.deepcopy(block), fuse=f)[0]
+                    for f in (False, True))
+    assert type(fused).__name__ == '_FusedBiRealConv'
+    with torch.no_grad():
+        fused.norm.train()
+        exact.norm.train()
+        assert torch.equal(fused(x), exact(x))
+
+    model = nn.Sequential(nn.Flatten(), BinaryLinear(288, 5),
+                          BinaryLinear(5, 3, binarize='weights')).eval()
+    ref = model(x)
+    to_xnor(model)
+    assert [type(m) for m in model] == [nn.Flatten, XnorLinear, BinaryLinear]
+    torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)

@@ -53,6 +53,30 @@ def test_exported_classifier_logits_and_size(resnet_export):
     assert half['size_ratio'] > 15 > report['size_ratio'] > 10
     assert meta['source_checkpoint'] == 'r18.pth' and not meta['fp16']
     assert 'BiRealResNet' in meta['config']
+    from mmbnn.version import __version__
+    assert meta['mmbnn_version'] == __version__
+    assert read_packed(str(tmp / 'r18h.mmbnn'))[1]['fp16'] is True
+    # The report's sizes, from the files themselves.
+    size = os.path.getsize(out)
+    assert report == dict(
+        file_bytes=size, fp32_state_bytes=4 * (floats + binary),
+        size_ratio=4 * (floats + binary) / size,
+        checkpoint_bytes=os.path.getsize(ckpt),
+        checkpoint_ratio=os.path.getsize(ckpt) / size)
+    # BN's batch counters are training state, not in the file.
+    assert not any(k.endswith('num_batches_tracked') for k in tensors)
+    assert any(k.endswith('num_batches_tracked') for k in model.state_dict())
+    # No checkpoint named, no config on the model: neither recorded.
+    bare = copy.deepcopy(model)
+    bare.__dict__.pop('cfg', None)
+    plain = export_model(bare, str(tmp / 'bare.mmbnn'))
+    assert sorted(plain) == ['file_bytes', 'fp32_state_bytes', 'size_ratio']
+    bare_meta = read_packed(str(tmp / 'bare.mmbnn'))[1]
+    assert (bare_meta['source_checkpoint'], bare_meta['config']) == ('', '')
+    with pytest.raises(ValueError) as e:
+        export_model(torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1)),
+                     str(tmp / 'fp.mmbnn'))
+    assert e.value.args[0] == 'the model has no fully binary layer to pack'
 
 
 def test_runtime_refuses_a_file_for_another_model(resnet_export, tmp_path):
@@ -63,6 +87,28 @@ def test_runtime_refuses_a_file_for_another_model(resnet_export, tmp_path):
     with pytest.raises(Exception, match='does not fit.*missing keys.*'
                        'backbone.stages.0.2'):
         init_model(other, out)
+    # install_packed names the file and what it was fitted to, and leaves
+    # the model as it was.
+    import re
+
+    from mmbnn.deploy import install_packed
+    from mmbnn.utils.checkpoint import CheckpointMismatchError
+    target = build_model(other)
+    before = [type(m) for m in target.modules()]
+    with pytest.raises(CheckpointMismatchError,
+                       match=re.escape(f"checkpoint {out!r} does not fit the "
+                                       "config's model: ")):
+        install_packed(target, out)
+    assert [type(m) for m in target.modules()] == before
+    # Fused by default: the blocks run BN and the residual in the kernel.
+    fused = build_model(cfg)
+    install_packed(fused, out)
+    assert sum(type(m).__name__ == '_FusedBiRealConv'
+               for m in fused.modules()) == 16
+    exact = build_model(cfg)
+    install_packed(exact, out, fuse=False)
+    assert not any(type(m).__name__.startswith('_Fused')
+                   for m in exact.modules())
 
 
 def _demo_batch(model, num, size=192):

@@ -77,3 +77,134 @@ def test_xnor_linear_on_batched_sequences():
         ref = lin(x)
     assert out.shape == (2, 3, 9)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_arguments_defaults_and_refusals_in_full():
+    conv = XnorConv2d(64, 8, 3)
+    assert (conv.stride, conv.padding, conv.dilation, conv.groups,
+            conv.scale_kind, conv.bias) == ((1, 1), (0, 0), (1, 1), 1, 'pow2',
+                                            None)
+    # One 64-bit word (8 bytes) per 64 input channels of a group, rounded up.
+    assert (conv.weight_bits.shape, conv.weight_bits.dtype) == \
+        ((8, 3, 3, 8), torch.uint8)
+    assert XnorConv2d(65, 8, 1).weight_bits.shape == (8, 1, 1, 16)
+    assert XnorConv2d(130, 4, 1, groups=2).weight_bits.shape == (4, 1, 1, 16)
+    assert (conv.scale_exp.dtype, conv.scale_exp.shape) == (torch.int8, (8, ))
+    assert repr(conv) == ('XnorConv2d(64, 8, kernel_size=(3, 3), stride=(1, 1), '
+                          'padding=(0, 0), dilation=(1, 1), groups=1, '
+                          'scale=pow2, bias=False)')
+    assert XnorConv2d(4, 4, 1, bias=True).bias.tolist() == [0.0] * 4
+    linear = XnorLinear(100, 7)
+    assert (linear.kernel_size, linear.bias, linear.scale_kind) == \
+        ((1, 1), None, 'pow2')
+    for kwargs, message in (
+            (dict(scale='int'), "scale must be 'pow2', 'float' or 'none', got "
+             "'int'"),
+            (dict(groups=3), '6 -> 4 channels do not split into 3 groups'),
+            (dict(groups=4), '6 -> 4 channels do not split into 4 groups')):
+        with pytest.raises(ValueError) as e:
+            XnorConv2d(6, 4, 3, **kwargs)
+        assert e.value.args[0] == message
+    with pytest.raises(ValueError) as e:
+        XnorConv2d.from_binary(BinaryConv2d(4, 4, 3, binarize='weights'))
+    assert e.value.args[0] == (
+        'only layers with binary weights and activations run on XNOR and '
+        "popcount; this one has binarize='weights'")
+    layer = BinaryLinear(4, 4)
+    layer.activation_binarizer = 'rsign'
+    with pytest.raises(ValueError) as e:
+        XnorLinear.from_binary(layer)
+    assert e.value.args[0] == "unsupported activation binarizer 'rsign'"
+    with pytest.raises(ValueError) as e:
+        conv(torch.zeros(64, 5, 5))
+    assert e.value.args[0] == 'XnorConv2d takes [N, C, H, W], got (64, 5, 5)'
+
+
+def test_caches_are_reused_and_follow_replaced_tensors():
+    """Unchanged, the packed weight and the folded BN are computed once;
+    a buffer replaced by another tensor (a move, an assignment), a BN's
+    ``eps`` or the scale under a BN changed: recomputed."""
+    conv = BinaryConv2d(20, 12, 3, padding=1, bias=False).eval()
+    twin = XnorConv2d.from_binary(conv)
+    other = XnorConv2d.from_binary(BinaryConv2d(20, 12, 3, padding=1,
+                                                bias=False))
+    bn = randomize_norms(nn.Sequential(nn.BatchNorm2d(12))).eval()[0]
+    x = torch.randn(1, 20, 6, 6, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        packed = twin.packed_weight()
+        assert twin.packed_weight() is packed
+        folded = twin._affine(bn)
+        assert twin._affine(bn) is folded
+        plain, normed = twin(x), twin(x, norm=bn)
+        assert twin.weight_bits._version == other.weight_bits._version
+        twin.weight_bits = other.weight_bits  # same version, another tensor
+        assert torch.equal(twin(x), other(x))
+        twin.weight_bits = XnorConv2d.from_binary(conv).weight_bits
+        assert torch.equal(twin(x), plain)
+        bn.eps = 0.5
+        expected = bn(plain)
+        torch.testing.assert_close(twin(x, norm=bn), expected, rtol=1e-5,
+                                   atol=1e-5)
+        twin.scale_exp.add_(1)  # the binary scale doubles under the BN
+        torch.testing.assert_close(twin(x, norm=bn), bn(2 * plain), rtol=1e-5,
+                                   atol=1e-5)
+    assert not torch.allclose(normed, expected)
+
+
+def test_output_dtype_and_layout_follow_the_input():
+    """Alone, the layer returns the input's float dtype (float32 for an
+    integer input) in the input's layout (NCHW stays NCHW, channels-last
+    stays channels-last); a fused call (BN, residual or clip) returns
+    channels-last, the layout the fused kernels read and write."""
+    conv = BinaryConv2d(8, 4, 3, padding=1, bias=False).eval()
+    twin = XnorConv2d.from_binary(conv)
+    bn = randomize_norms(nn.Sequential(nn.BatchNorm2d(4))).eval()[0]
+    x = torch.randn(2, 8, 5, 5, generator=torch.Generator().manual_seed(3))
+    last = torch.channels_last
+    with torch.no_grad():
+        ref = conv(x)
+        for inp, dtype in ((x, torch.float32), (x.double(), torch.float64),
+                           ((x >= 0).to(torch.uint8) * 2, torch.float32)):
+            out = twin(inp)
+            assert out.dtype == dtype and out.is_contiguous()
+            if inp.dtype != torch.uint8:
+                assert torch.equal(out.float(), ref)
+        assert twin(x.contiguous(memory_format=last)).is_contiguous(
+            memory_format=last)
+        for kwargs in (dict(norm=bn), dict(residual=torch.zeros(2, 4, 5, 5)),
+                       dict(clip=True)):
+            out = twin(x, **kwargs)
+            assert out.is_contiguous(memory_format=last), kwargs
+            assert not out.is_contiguous(), kwargs
+
+
+def test_a_grouped_layer_packs_its_own_input_and_caches_follow_every_part():
+    """The sign bits a fused layer leaves for the next one are laid out for
+    one group: a grouped layer after it packs its input itself. The folded
+    affine follows an XNOR scale and a bias changed in place and a BN
+    tensor replaced by another of the same version."""
+    gen = torch.Generator().manual_seed(5)
+    first = BinaryConv2d(8, 70, 3, padding=1, bias=False).eval()
+    grouped = BinaryConv2d(70, 10, 3, padding=1, groups=2, bias=False).eval()
+    x = torch.randn(1, 8, 6, 6, generator=gen)
+    with torch.no_grad():
+        y = XnorConv2d.from_binary(first)(x, clip=True, want_bits=True)
+        assert torch.equal(XnorConv2d.from_binary(grouped)(y), grouped(y))
+
+    conv = BinaryConv2d(20, 12, 3, padding=1, weight_binarizer='xnor').eval()
+    twin = XnorConv2d.from_binary(conv)
+    bn = randomize_norms(nn.Sequential(nn.BatchNorm2d(12))).eval()[0]
+    x = torch.randn(1, 20, 6, 6, generator=gen)
+    with torch.no_grad():
+        plain = twin(x)
+        twin.scale.mul_(2)
+        twin.bias.mul_(2)
+        assert torch.equal(twin(x), 2 * plain)
+        normed = twin(x, norm=bn)
+        var = bn.running_var * 4
+        while var._version < bn.running_var._version:
+            var.add_(0)
+        bn.running_var = var
+        out = twin(x, norm=bn)
+    torch.testing.assert_close(out, bn(2 * plain), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(out, normed)

@@ -1,5 +1,7 @@
 """mmbnn/ops/native.py: choosing an instruction set, building without a
 compiler, and the training passes against PyTorch's formulas."""
+import re
+
 import pytest
 import torch
 
@@ -90,3 +92,85 @@ def test_fused_training_estimators_equal_the_pytorch_ones(monkeypatch, isa):
     ede_sign(xd, 2.0, 3.0).backward(grad.double())
     expected = 2.0 * 3.0 * (1 - torch.tanh(3.0 * x.double()) ** 2) * grad
     torch.testing.assert_close(xd.grad, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_header_and_the_entry_point_signatures_on_a_fresh_handle(
+        monkeypatch):
+    """Both are read once per process (at import, at the first load): here
+    again, the header's values against what the library reports, and the
+    signatures set on a new handle of the library, through which every
+    entry point then computes what the cached one does."""
+    import ctypes
+
+    import torch.nn.functional as F
+
+    from mmbnn.ops import xnor_conv
+    header = native._read_header()
+    assert header['ABI_VERSION'] == native.ABI_VERSION
+    assert header['BLOCK'] == native.BLOCK
+    assert {n[4:].lower(): c for n, c in header.items()
+            if n.startswith('ISA_')} == native.ISA_CODES
+    lib = native.library()
+    if lib is None:
+        pytest.skip('the native library is not built here')
+    assert lib.mmbnn_abi_version() == header['ABI_VERSION']
+    fresh = ctypes.CDLL(lib._name)
+    native._signatures(fresh)
+    for isa in native.ISAS:
+        assert bool(fresh.mmbnn_isa_supported(native.ISA_CODES[isa])) == (
+            isa in native.available_isas())
+    isa = native.available_isas()[0]
+    if isa == 'reference':
+        pytest.skip('no native path runs on this CPU')
+    assert fresh.mmbnn_peak(native.ISA_CODES[isa], 1, 0.001) > 0
+    monkeypatch.setattr(native, 'library', lambda: fresh)
+    monkeypatch.setattr(xnor_conv, 'library', lambda: fresh)
+    monkeypatch.setenv('MMBNN_ISA', isa)
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 70, 5, 5, generator=gen)
+    w = torch.randn(8, 70, 3, 3, generator=gen)
+    assert torch.equal(native.native_sign(x), torch.where(x >= 0, 1.0, -1.0))
+    grad = torch.randn(2, 70, 5, 5, generator=gen)
+    k, t = torch.tensor(2.0), torch.tensor(1.5)
+    torch.testing.assert_close(
+        native.native_tanh_sign_grad(x, grad, k, t),
+        2.0 * 1.5 * (1 - torch.tanh(1.5 * x) ** 2) * grad,
+        rtol=1e-5, atol=1e-5)
+    y, _ = xnor_conv2d(x, packed_weight(w), (1, 1), (1, 1), isa=isa)
+    sign = lambda v: torch.where(v >= 0, 1.0, -1.0)  # noqa: E731
+    assert torch.equal(y, F.conv2d(sign(x), sign(w), padding=1))
+
+
+def test_peak_probe_measures_every_native_path():
+    from mmbnn.ops import native
+    paths = [i for i in native.available_isas() if i != 'reference']
+    assert paths
+    for isa in paths:
+        rates = native.peak_rates(isa, seconds=0.02)
+        assert rates['xnor_bitmacs'] > 0, isa
+        if isa == 'scalar':
+            assert rates['fp32_macs'] is None
+        else:
+            assert rates['fp32_macs'] > 0, isa
+    with pytest.raises(RuntimeError, match="'nope' is not available"):
+        native.peak_rates('nope')
+
+
+def test_cpu_info_reads_model_and_flags():
+    """Against a separate read of /proc/cpuinfo; the flags agree with the
+    paths the library's own CPU check allows."""
+    import os.path as osp
+    import platform
+    from mmbnn.ops import native
+    info = native.cpu_info()
+    assert info['arch'] == platform.machine()
+    if not osp.exists('/proc/cpuinfo'):
+        pytest.skip('no /proc/cpuinfo on this system')
+    text = open('/proc/cpuinfo').read()
+    names = re.findall(r'^(?:model name|Hardware)\s*:\s*(.+)$', text, re.M)
+    if names:
+        assert info['cpu'] == names[0].strip()
+    paths = native.available_isas()
+    if 'flags' in text:  # x86
+        assert ('avx512' in paths) == ({'avx512f', 'avx512_vpopcntdq'} <= info['flags'])
+        assert ('avx2' in paths) == ('avx2' in info['flags'])

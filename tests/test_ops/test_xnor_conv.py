@@ -125,3 +125,49 @@ def test_pack_activations_of_any_layout_and_dtype(monkeypatch, isa):
         for t in (x, x.contiguous(memory_format=torch.channels_last),
                   x.double(), x.half()):
             assert torch.equal(pack_activations(t, groups), expected)
+
+
+@pytest.mark.parametrize('isa', ISA_PATHS)
+def test_unequal_height_and_width_settings_and_a_packed_input(monkeypatch, isa):
+    """Stride, padding and dilation that differ between height and width;
+    the input given already packed (as a fused block hands it on, ``x`` not
+    read) or as float32 and as another dtype; the output's sign bits only
+    when asked for."""
+    force_isa(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(12)
+    x = torch.randn(2, 70, 11, 9, generator=gen)
+    w = torch.randn(16, 70, 3, 2, generator=gen)
+    weight = packed_weight(w)
+    geometry = dict(stride=(2, 1), padding=(0, 2), dilation=(1, 3))
+    expected = F.conv2d(_signs(x), _signs(w), None, **geometry)
+    y, bits = xnor_conv2d(x, weight, **geometry)
+    assert bits is None and torch.equal(y, expected)
+    packed = pack_activations(x, 1)
+    y, bits = xnor_conv2d(torch.full_like(x, float('nan')), weight,
+                          packed=packed, want_bits=True, **geometry)
+    assert torch.equal(y, expected)
+    assert torch.equal(bits, pack_activations(expected, 1, 'reference'))
+    y, _ = xnor_conv2d(x.double(), weight, **geometry)
+    assert torch.equal(y, expected)
+
+
+def test_conv_refusals_at_their_boundaries():
+    """An output of one row (or column) is computed, of none refused; an
+    instruction set that does not exist is refused, not ignored."""
+    weight = packed_weight(torch.ones(8, 70, 3, 3))
+    for h, w in ((3, 5), (5, 3)):
+        y, _ = xnor_conv2d(torch.ones(1, 70, h, w), weight)
+        assert y.shape == (1, 8, h - 2, w - 2)
+    for h, w in ((2, 5), (5, 2)):
+        with pytest.raises(ValueError) as e:
+            xnor_conv2d(torch.ones(1, 70, h, w), weight)
+        assert e.value.args[0] == f'input {h}x{w} is smaller than the 3x3 kernel'
+    with pytest.raises(ValueError, match="unknown instruction set 'nope'"):
+        xnor_conv2d(torch.ones(1, 70, 5, 5), weight, isa='nope')
+    with pytest.raises(ValueError, match="unknown instruction set 'nope'"):
+        pack_activations(torch.ones(1, 70, 5, 5), 1, isa='nope')
+    packed = pack_activations(torch.ones(1, 70, 5, 5), 1)
+    for bad in (packed.int(), packed.transpose(1, 2)):
+        with pytest.raises(ValueError, match='packed input must be contiguous '
+                           r'int64 \(1, 5, 5, 2\)'):
+            xnor_conv2d(torch.ones(1, 70, 5, 5), weight, packed=bad)

@@ -1,4 +1,5 @@
-"""tools/benchmarks: the runtime benchmark's machine probe and JSON, and the
+"""tools/benchmarks: the runtime benchmark's JSON (its machine probe is
+tested with mmbnn/ops/native.py, tests/test_ops/test_native.py), and the
 training-step benchmark's classifier mode. What is checked is that every
 figure exists and is positive and the lines parse, not their values (a
 benchmark is not a test of speed)."""
@@ -8,41 +9,6 @@ import re
 import pytest
 
 from conftest import tool
-
-
-def test_peak_probe_measures_every_native_path():
-    from mmbnn.ops import native
-    paths = [i for i in native.available_isas() if i != 'reference']
-    assert paths
-    for isa in paths:
-        rates = native.peak_rates(isa, seconds=0.02)
-        assert rates['xnor_bitmacs'] > 0, isa
-        if isa == 'scalar':
-            assert rates['fp32_macs'] is None
-        else:
-            assert rates['fp32_macs'] > 0, isa
-    with pytest.raises(RuntimeError, match="'nope' is not available"):
-        native.peak_rates('nope')
-
-
-def test_cpu_info_reads_model_and_flags():
-    """Against a separate read of /proc/cpuinfo; the flags agree with the
-    paths the library's own CPU check allows."""
-    import os.path as osp
-    import platform
-    from mmbnn.ops import native
-    info = native.cpu_info()
-    assert info['arch'] == platform.machine()
-    if not osp.exists('/proc/cpuinfo'):
-        pytest.skip('no /proc/cpuinfo on this system')
-    text = open('/proc/cpuinfo').read()
-    names = re.findall(r'^(?:model name|Hardware)\s*:\s*(.+)$', text, re.M)
-    if names:
-        assert info['cpu'] == names[0].strip()
-    paths = native.available_isas()
-    if 'flags' in text:  # x86
-        assert ('avx512' in paths) == ({'avx512f', 'avx512_vpopcntdq'} <= info['flags'])
-        assert ('avx2' in paths) == ('avx2' in info['flags'])
 
 
 def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):

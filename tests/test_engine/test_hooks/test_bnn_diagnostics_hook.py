@@ -448,6 +448,11 @@ def test_dte_bind_ratio_equals_a_numpy_count_of_the_bound_holding(tmp_path):
     hook.after_train_iter(SimpleNamespace(train_dataloader=range(4)), 0)
     assert hook.summary()['layers']['conv1']['dte_bind_ratio'] == dict(
         weights=1.0, activations=0.0)
+    checkpoint = {}
+    hook.before_save_checkpoint(runner, checkpoint)
+    saved = checkpoint['bnn_diagnostics']
+    assert saved['bind_counts'].dtype == saved['bind_iters'].dtype == torch.long
+    assert saved['bind_counts'].tolist() == [[1, 0]]
 
 
 def test_each_epoch_reports_its_flips_and_the_bound_an_empty_one_zero():
