@@ -139,6 +139,10 @@ def test_a_fused_module_called_outside_its_fused_case_is_the_plain_one():
         exact.norm.train()
         assert torch.equal(fused(x), exact(x))
 
+    # Fused unless asked not to.
+    assert type(to_xnor(copy.deepcopy(module))[0]).__name__ == \
+        '_FusedConvModule'
+
     model = nn.Sequential(nn.Flatten(), BinaryLinear(288, 5),
                           BinaryLinear(5, 3, binarize='weights')).eval()
     ref = model(x)

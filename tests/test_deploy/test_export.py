@@ -63,6 +63,11 @@ def test_exported_classifier_logits_and_size(resnet_export):
         size_ratio=4 * (floats + binary) / size,
         checkpoint_bytes=os.path.getsize(ckpt),
         checkpoint_ratio=os.path.getsize(ckpt) / size)
+    # float32 unless fp16 is asked for.
+    from mmbnn.deploy.export import export_state
+    dtypes = [t.dtype for t in export_state(model).values()
+              if t.is_floating_point()]
+    assert dtypes and set(dtypes) == {torch.float32}
     # BN's batch counters are training state, not in the file.
     assert not any(k.endswith('num_batches_tracked') for k in tensors)
     assert any(k.endswith('num_batches_tracked') for k in model.state_dict())

@@ -171,6 +171,8 @@ def test_output_dtype_and_layout_follow_the_input():
                 assert torch.equal(out.float(), ref)
         assert twin(x.contiguous(memory_format=last)).is_contiguous(
             memory_format=last)
+        strided = torch.randn(2, 8, 5, 10)[..., ::2]  # neither layout
+        assert twin(strided).is_contiguous()
         for kwargs in (dict(norm=bn), dict(residual=torch.zeros(2, 4, 5, 5)),
                        dict(clip=True)):
             out = twin(x, **kwargs)
@@ -197,7 +199,10 @@ def test_a_grouped_layer_packs_its_own_input_and_caches_follow_every_part():
     x = torch.randn(1, 20, 6, 6, generator=gen)
     with torch.no_grad():
         plain = twin(x)
-        twin.scale.mul_(2)
+        bias = twin.bias.view(1, -1, 1, 1).clone()
+        twin.scale.mul_(2)  # each part alone, in place
+        torch.testing.assert_close(twin(x), 2 * plain - bias, rtol=1e-6,
+                                   atol=1e-6)
         twin.bias.mul_(2)
         assert torch.equal(twin(x), 2 * plain)
         normed = twin(x, norm=bn)

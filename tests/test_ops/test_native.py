@@ -139,6 +139,60 @@ def test_the_header_and_the_entry_point_signatures_on_a_fresh_handle(
     y, _ = xnor_conv2d(x, packed_weight(w), (1, 1), (1, 1), isa=isa)
     sign = lambda v: torch.where(v >= 0, 1.0, -1.0)  # noqa: E731
     assert torch.equal(y, F.conv2d(sign(x), sign(w), padding=1))
+    assert torch.equal(xnor_conv.pack_activations(x, 2, isa),
+                       xnor_conv.pack_activations(x, 2, 'reference'))
+
+
+def test_the_library_builds_and_runs_where_a_compiler_is_installed():
+    """With g++ and ninja present (the set-up installs both) the native
+    library must build and report the paths this CPU's flags allow: a
+    broken build would otherwise only show as skipped kernel tests."""
+    import shutil
+    import sys
+    from os.path import dirname
+    ninja = shutil.which('ninja') or shutil.which(
+        'ninja', path=dirname(sys.executable))
+    if shutil.which('g++') is None or ninja is None:
+        pytest.skip('no C++ compiler or ninja here')
+    assert native.library() is not None
+    paths = native.available_isas()
+    assert 'scalar' in paths and paths[-1] == 'reference'
+    flags = native.cpu_info()['flags']
+    if 'avx2' in flags:
+        assert 'avx2' in paths
+    if {'avx512f', 'avx512_vpopcntdq'} <= flags:
+        assert 'avx512' in paths
+
+
+def test_cpu_info_of_an_arm_board_and_of_an_unknown_machine(monkeypatch):
+    """An ARM board's /proc/cpuinfo (``Hardware``, per-core ``Features``,
+    cores that differ: their union), and a system without one."""
+    import builtins
+    import io
+    import platform
+    arm = ('processor\t: 0\nFeatures\t: fp asimd evtstrm crc32\n\n'
+           'processor\t: 1\nFeatures\t: fp asimd asimddp\n\n'
+           'Hardware\t: BCM2835\nRevision\t: c03112\n')
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kwargs):
+        if path == '/proc/cpuinfo':
+            if text is None:
+                raise FileNotFoundError(path)
+            return io.StringIO(text)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, 'open', fake_open)
+    text = arm
+    info = native.cpu_info()
+    assert info['cpu'] == 'BCM2835'
+    assert info['flags'] == {'fp', 'asimd', 'evtstrm', 'crc32', 'asimddp'}
+    text = None
+    monkeypatch.setattr(platform, 'processor', lambda: '')
+    assert native.cpu_info()['cpu'] == 'unknown'
+    assert native.cpu_info()['flags'] == set()
+    monkeypatch.setattr(platform, 'processor', lambda: 'arm')
+    assert native.cpu_info()['cpu'] == 'arm'
 
 
 def test_peak_probe_measures_every_native_path():

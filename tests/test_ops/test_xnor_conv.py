@@ -109,6 +109,22 @@ def test_conv_arguments_that_do_not_fit_are_refused():
                                                           dtype=torch.int64))
     with pytest.raises(ValueError, match='do not split into 3 groups'):
         PackedWeight(weight.bits, 70, 3)
+    # Output channels that do not split, input channels that do.
+    with pytest.raises(ValueError, match='8 output and 70 input channels do '
+                       'not split into 5 groups'):
+        PackedWeight(weight.bits, 70, 5)
+    with pytest.raises(ValueError) as e:
+        PackedWeight(weight.bits, 64, 1)
+    assert e.value.args[0] == ('packed weight has 2 words per tap, 64 channels '
+                               'per group need 1')
+    with pytest.raises(ValueError) as e:
+        PackedWeight(weight.bits[:, :, :, :1], 65, 1)
+    assert e.value.args[0] == ('packed weight has 1 words per tap, 65 channels '
+                               'per group need 2')
+    with pytest.raises(ValueError) as e:
+        PackedWeight(weight.bits[:, :, :, :1], 140, 2)
+    assert e.value.args[0] == ('packed weight has 1 words per tap, 70 channels '
+                               'per group need 2')
 
 
 @pytest.mark.parametrize('isa', ISA_PATHS)
@@ -135,14 +151,14 @@ def test_unequal_height_and_width_settings_and_a_packed_input(monkeypatch, isa):
     when asked for."""
     force_isa(monkeypatch, isa)
     gen = torch.Generator().manual_seed(12)
-    x = torch.randn(2, 70, 11, 9, generator=gen)
-    w = torch.randn(16, 70, 3, 2, generator=gen)
+    x = torch.randn(2, 65, 11, 9, generator=gen)  # a word and one bit
+    w = torch.randn(16, 65, 3, 2, generator=gen)
     weight = packed_weight(w)
     geometry = dict(stride=(2, 1), padding=(0, 2), dilation=(1, 3))
     expected = F.conv2d(_signs(x), _signs(w), None, **geometry)
     y, bits = xnor_conv2d(x, weight, **geometry)
     assert bits is None and torch.equal(y, expected)
-    packed = pack_activations(x, 1)
+    packed = pack_activations(x)  # one group by default
     y, bits = xnor_conv2d(torch.full_like(x, float('nan')), weight,
                           packed=packed, want_bits=True, **geometry)
     assert torch.equal(y, expected)
