@@ -1,7 +1,5 @@
 """mmbnn/ops/xnor_conv.py: the XNOR-popcount conv against F.conv2d on +-1
 tensors, on every instruction-set path the machine has."""
-import itertools
-
 import pytest
 import torch
 import torch.nn.functional as F
