@@ -460,6 +460,7 @@ def test_each_epoch_reports_its_flips_and_the_bound_an_empty_one_zero():
     and no bound; then one iteration that flips 3 signs with the weights'
     bound holding and the activations' not: FF 3/n for the epoch, the run
     and the layer, bound ratio 1/2 to the log."""
+    import uuid
     from types import SimpleNamespace
 
     from mmengine.logging import MessageHub
@@ -468,7 +469,7 @@ def test_each_epoch_reports_its_flips_and_the_bound_an_empty_one_zero():
     model, hook = toy_net(), BNNDiagnosticsHook(plots=False)
     hook.before_train(SimpleNamespace(model=model, hooks=[], iter=0))
     scalars, lines = [], []
-    hub = MessageHub.get_instance('diagnostics_epoch_report')
+    hub = MessageHub.get_instance(f'epoch_report_{uuid.uuid4().hex}')  # fresh
     runner = SimpleNamespace(
         message_hub=hub, epoch=0, iter=0, train_dataloader=range(4),
         visualizer=SimpleNamespace(
