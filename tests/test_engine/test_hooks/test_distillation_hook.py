@@ -393,3 +393,33 @@ def test_a_teacher_config_is_built_in_its_own_scope_and_a_bad_file_named(
                 teacher_config=str(config)).build_teacher(runner)
     assert _message(e) == (f'{empty!r} has no state dict of tensors (keys: '
                            'meta, state_dict)')
+
+
+def test_a_teacher_run_to_its_head_gets_a_copy_of_the_data_samples(
+        fp_teacher_checkpoint):
+    """With a tap outside backbone and neck the teacher runs its whole
+    tensor-mode forward, which a two-stage detector's RPN cannot run
+    without the samples: it gets the batch's samples, as copies (it must
+    not change the student's)."""
+    from mmbnn.engine.hooks import RBDHook
+    path, _ = fp_teacher_checkpoint
+    student = _build(CLASSIFIER)
+    hook = RBDHook(teacher_checkpoint=path,
+                   layers=['backbone.stages.0.0.0', 'head.fc'])
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    seen = []
+    forward = hook.teacher.forward
+
+    def recording(inputs, data_samples=None, mode='tensor'):
+        seen.append(data_samples)
+        return forward(inputs, data_samples, mode)
+
+    hook.teacher.forward = recording
+    inputs, samples = _batch()
+    student.loss(inputs, samples)
+    assert len(seen) == 1 and seen[0] is not None
+    assert [s.gt_label.tolist() for s in seen[0]] == \
+        [s.gt_label.tolist() for s in samples]
+    assert all(a is not b for a, b in zip(seen[0], samples))
+    hook.after_train(runner)
