@@ -14,6 +14,12 @@ def as_numpy(x):
     return x.detach().double().numpy()
 
 
+def signs(x):
+    """``+1`` where ``x >= 0`` else ``-1``, in ``x``'s dtype (sign(0) = +1,
+    the binary layers' convention)."""
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
 def surrogate_grad(name, x, k=1.0, t=1.0):
     """d/dx of each estimator's surrogate, in numpy float64 (docs/methods.md
     1.2)."""

@@ -17,7 +17,7 @@ out=work_dirs/mutation
 mkdir -p "$out"
 "${MUTMUT[@]}" results > "$out/not_killed.txt"
 "$PY" - "$out" <<'PYEOF'
-import json, re, sys
+import glob, json, re, sys
 out = sys.argv[1]
 s = json.load(open('mutants/mutmut-cicd-stats.json'))
 # Equivalent mutants (cannot change behaviour), each with its reason, are
@@ -30,7 +30,6 @@ equivalent = set(re.findall(r'^(mmbnn\S+__mutmut_\d+)\s', block, re.M))
 # SIGABRT, SIGFPE, ...: a mutated pointer or size handed to the native
 # library; mutmut calls the rarer ones "suspicious"). The tests detected
 # all of these, so they count as killed (as Stryker and PIT count them).
-import glob
 code = {}
 for path in glob.glob('mutants/mmbnn/**/*.py.meta', recursive=True):
     code.update(json.load(open(path))['exit_code_by_key'])

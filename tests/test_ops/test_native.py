@@ -8,6 +8,7 @@ import torch
 from conftest import ISA_PATHS, force_isa, packed_weight
 from mmbnn.ops import native
 from mmbnn.ops.xnor_conv import xnor_conv2d
+from reference import signs
 
 
 def test_instruction_set_choice_and_errors(monkeypatch):
@@ -86,7 +87,7 @@ def test_fused_training_estimators_equal_the_pytorch_ones(monkeypatch, isa):
             float(kwargs.get('t_cap', float('inf'))))
         torch.testing.assert_close(g, ref_g, rtol=1e-5, atol=4e-6 * kt)
     force_isa(monkeypatch, isa)
-    assert torch.equal(binary_sign(x), torch.where(x >= 0, 1.0, -1.0))
+    assert torch.equal(binary_sign(x), signs(x))
     # What the native path does not take stays PyTorch's: float64 exactly.
     xd = x.double().requires_grad_()
     ede_sign(xd, 2.0, 3.0).backward(grad.double())
@@ -129,7 +130,7 @@ def test_the_header_and_the_entry_point_signatures_on_a_fresh_handle(
     gen = torch.Generator().manual_seed(9)
     x = torch.randn(2, 70, 5, 5, generator=gen)
     w = torch.randn(8, 70, 3, 3, generator=gen)
-    assert torch.equal(native.native_sign(x), torch.where(x >= 0, 1.0, -1.0))
+    assert torch.equal(native.native_sign(x), signs(x))
     grad = torch.randn(2, 70, 5, 5, generator=gen)
     k, t = torch.tensor(2.0), torch.tensor(1.5)
     torch.testing.assert_close(
@@ -137,8 +138,7 @@ def test_the_header_and_the_entry_point_signatures_on_a_fresh_handle(
         2.0 * 1.5 * (1 - torch.tanh(1.5 * x) ** 2) * grad,
         rtol=1e-5, atol=1e-5)
     y, _ = xnor_conv2d(x, packed_weight(w), (1, 1), (1, 1), isa=isa)
-    sign = lambda v: torch.where(v >= 0, 1.0, -1.0)  # noqa: E731
-    assert torch.equal(y, F.conv2d(sign(x), sign(w), padding=1))
+    assert torch.equal(y, F.conv2d(signs(x), signs(w), padding=1))
     assert torch.equal(xnor_conv.pack_activations(x, 2, isa),
                        xnor_conv.pack_activations(x, 2, 'reference'))
 

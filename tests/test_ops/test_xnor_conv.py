@@ -9,10 +9,7 @@ from mmbnn.ops import native
 from mmbnn.ops.bits import pack_bit_words, unpack_bit_words
 from mmbnn.ops.xnor_conv import PackedWeight, pack_activations, xnor_conv2d
 from reference import XNOR_CONV_GRID as GRID
-
-
-def _signs(t):
-    return torch.where(t >= 0, 1.0, -1.0)
+from reference import signs
 
 
 @pytest.mark.parametrize('isa', ISA_PATHS)
@@ -28,7 +25,7 @@ def test_packed_conv_equals_conv2d_of_signs_on_every_path(monkeypatch, isa):
         bits = pack_bit_words((w >= 0).permute(0, 2, 3, 1))
         weight = PackedWeight(bits, cin, g)
         y, _ = xnor_conv2d(x, weight, (s, s), (p, p), (d, d))
-        expected = F.conv2d(_signs(x), _signs(w), None, s, p, d, g)
+        expected = F.conv2d(signs(x), signs(w), None, s, p, d, g)
         assert torch.equal(y, expected), (cin, cout, k, s, p, d, g)
 
 
@@ -47,7 +44,7 @@ def test_fused_output_transform_on_every_path(monkeypatch, isa):
         y, bits = xnor_conv2d(
             x, packed_weight(w), (1, 1), (1, 1), (1, 1), alpha, beta, res, clip=True,
             want_bits=True)
-        dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
+        dot = F.conv2d(signs(x), signs(w), None, 1, 1)
         expected = (alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1) +
                     res).clamp(-1, 1)
         assert torch.equal(y, expected)
@@ -68,7 +65,7 @@ def test_threads_split_rows_and_channel_ranges_alike(monkeypatch, isa):
     runs = [xnor_conv2d(x, packed_weight(w), (1, 1), (1, 1), (1, 1), alpha,
                                 beta, want_bits=True, threads=threads)
             for threads in (1, 2, 3, 8)]
-    dot = F.conv2d(_signs(x), _signs(w), None, 1, 1)
+    dot = F.conv2d(signs(x), signs(w), None, 1, 1)
     expected = alpha.view(1, -1, 1, 1) * dot + beta.view(1, -1, 1, 1)
     for y, bits in runs:
         assert torch.equal(y, expected)
@@ -153,7 +150,7 @@ def test_unequal_height_and_width_settings_and_a_packed_input(monkeypatch, isa):
     w = torch.randn(16, 65, 3, 2, generator=gen)
     weight = packed_weight(w)
     geometry = dict(stride=(2, 1), padding=(0, 2), dilation=(1, 3))
-    expected = F.conv2d(_signs(x), _signs(w), None, **geometry)
+    expected = F.conv2d(signs(x), signs(w), None, **geometry)
     y, bits = xnor_conv2d(x, weight, **geometry)
     assert bits is None and torch.equal(y, expected)
     packed = pack_activations(x)  # one group by default

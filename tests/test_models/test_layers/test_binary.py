@@ -10,11 +10,7 @@ import torch.nn.functional as F
 
 from mmbnn import ops
 from mmbnn.models.layers import BinaryConv2d, BinaryLinear
-from reference import as_numpy, surrogate_grad
-
-
-def _pm1(x):
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+from reference import as_numpy, signs, surrogate_grad
 
 
 def _imb_by_hand(w):
@@ -25,7 +21,7 @@ def _imb_by_hand(w):
     std = (c.pow(2).sum(1, keepdim=True) / (n - 1)).sqrt()
     w_hat = c / std
     s = 2.0 ** torch.round(torch.log2(w_hat.abs().mean(1, keepdim=True)))
-    return (s * _pm1(w_hat)).reshape(w.shape).to(w.dtype)
+    return (s * signs(w_hat)).reshape(w.shape).to(w.dtype)
 
 
 CASES = [
@@ -47,7 +43,7 @@ def test_conv_equals_f_conv2d_on_binarized_tensors(kwargs):
     layer = BinaryConv2d(**kwargs)
     x = torch.randn(2, kwargs['in_channels'], 11, 9)
     x[0, 0, 0, :3] = 0.0  # sign(0) = +1
-    xb, wb = _pm1(x), _imb_by_hand(layer.weight.detach())
+    xb, wb = signs(x), _imb_by_hand(layer.weight.detach())
     ref_layer = torch.nn.Conv2d(**kwargs)
     with torch.no_grad():
         ref_layer.weight.copy_(wb)
@@ -67,8 +63,8 @@ def test_modes_choose_what_is_binarized():
     w = layer.weight.detach()
     wb = _imb_by_hand(w)
     expected = {
-        'both': F.conv2d(_pm1(x), wb, padding=1),
-        'activations': F.conv2d(_pm1(x), w, padding=1),
+        'both': F.conv2d(signs(x), wb, padding=1),
+        'activations': F.conv2d(signs(x), w, padding=1),
         'weights': F.conv2d(x, wb, padding=1),
         'none': F.conv2d(x, w, padding=1),
     }
@@ -85,14 +81,14 @@ def test_xnor_and_sign_weight_binarizers():
         w = layer.weight.detach()
         alpha = (w.abs().mean((1, 2, 3), keepdim=True) if name == 'xnor'
                  else torch.ones(4, 1, 1, 1))
-        torch.testing.assert_close(layer(x), F.conv2d(_pm1(x), alpha * _pm1(w)))
+        torch.testing.assert_close(layer(x), F.conv2d(signs(x), alpha * signs(w)))
 
 
 def test_linear_equals_f_linear():
     torch.manual_seed(3)
     layer = BinaryLinear(10, 4)
     x = torch.randn(5, 10)
-    expected = F.linear(_pm1(x), _imb_by_hand(layer.weight.detach()), layer.bias)
+    expected = F.linear(signs(x), _imb_by_hand(layer.weight.detach()), layer.bias)
     torch.testing.assert_close(layer(x), expected)
 
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mmbnn.models.backbones import SSDVGGBN
 from mmbnn.models.layers.bireal import BiRealConv
+from reference import signs
 
 
 def _bireal(in_ch, out_ch, stride):
@@ -34,8 +35,7 @@ def test_bireal_conv_adds_the_identity_shortcut():
     w)) + x)``, rebuilt with functional ops."""
     block = _bireal(4, 4, 1)
     x = torch.randn(2, 4, 6, 6)
-    sign = lambda v: torch.where(v >= 0, 1.0, -1.0)  # noqa: E731
-    conv = F.conv2d(sign(x), sign(block.conv.weight), padding=1)
+    conv = F.conv2d(signs(x), signs(block.conv.weight), padding=1)
     expected = F.hardtanh(_bn(conv, block.norm) + x)
     with torch.no_grad():
         torch.testing.assert_close(block(x), expected)
@@ -46,8 +46,7 @@ def test_bireal_conv_downsample_shortcut_is_avgpool_conv_bn():
     a 1x1 conv and BN (IR-Net / Bi-Real's real downsample)."""
     block = _bireal(4, 8, 2)
     x = torch.randn(2, 4, 6, 6)
-    sign = lambda v: torch.where(v >= 0, 1.0, -1.0)  # noqa: E731
-    main = _bn(F.conv2d(sign(x), sign(block.conv.weight), stride=2,
+    main = _bn(F.conv2d(signs(x), signs(block.conv.weight), stride=2,
                         padding=1), block.norm)
     pool, conv1x1, bn = block.shortcut
     short = _bn(F.conv2d(F.avg_pool2d(x, 2), conv1x1.weight), bn)
