@@ -11,8 +11,8 @@
 #                 model.bbox_head.init_cfg.checkpoint=<FP detector>
 #                 custom_hooks.3.teacher_checkpoint=<FP detector>
 _base_ = ['./bnn_ssd192_vgg16-w0.25_synthvoc.py']
-pretrained_backbone = 'work_dirs/demo/backbone/epoch_8.pth'
-fp_detector = 'work_dirs/demo/fp/epoch_6.pth'
+pretrained_backbone = 'work_dirs/demo/backbone/epoch_13.pth'
+fp_detector = 'work_dirs/demo/fp/epoch_9.pth'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.',
                                 checkpoint=pretrained_backbone)),
@@ -21,9 +21,8 @@ model = dict(
                              checkpoint=fp_detector)]),
     bbox_head=dict(init_cfg=dict(type='Pretrained',
                                  prefix='bbox_head.', checkpoint=fp_detector)))
-# 10 epochs (the FP teacher trains 6): what fits the demo's 15 minutes
-# (README.md).
-max_epochs = 10
+# 8 epochs: what fits the demo's 15 minutes (README.md).
+max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),

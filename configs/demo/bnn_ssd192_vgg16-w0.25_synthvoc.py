@@ -7,11 +7,13 @@ _base_ = ['./ssd192_vgg16-w0.25_fp_synthvoc.py', '../_base_/binary/dirnet.py']
 binarized = 'backbone+neck'
 # No activation between BN and the next layer's sign: the sign is the
 # non-linearity (a ReLU would make every sign +1, and Hardtanh's zero gradient
-# beyond |x| = 1 starves a deep VGG). Bi-Real shortcuts around the
-# shape-preserving convs carry real values past each sign; without them this
-# quarter-width binary VGG does not learn within the demo's budget (README.md).
+# beyond |x| = 1 starves a deep VGG). Bi-Real shortcuts around every binary
+# conv (around the widening ones the input repeated along channels) carry
+# real values past each sign, and a BN after each pool (from the FP base)
+# centres what the sign behind it reads (configs/demo/README.md).
 model = dict(
-    backbone=dict(conv_cfg=_base_.dirnet_conv, act_cfg=None, shortcuts=True),
+    backbone=dict(conv_cfg=_base_.dirnet_conv, act_cfg=None, shortcuts=True,
+                  duplicate_shortcuts=True),
     neck=dict(conv_cfg=_base_.dirnet_conv, act_cfg=None))
 custom_hooks = [
     dict(type='EpochSeedHook'),

@@ -13,6 +13,7 @@ model = dict(
         type='SSDVGGBN',
         widen_factor=0.25,
         norm_cfg=dict(type='BN'),
+        pool_norm=True,  # as the demo's classifiers (SSDVGGBN's docstring)
         out_features=('conv4_3', 'fc7')),
     neck=dict(
         in_channels=channels[:2],

@@ -50,7 +50,8 @@ class _FusedConvModule(ConvModule):
             return super().forward(x, activate, norm)
         act = self.activate if activate and self.with_activation else None
         clip = _hardtanh_clip(act)
-        y = self.conv(x, norm=self.norm, residual=x if self.residual else None,
+        y = self.conv(x, norm=self.norm,
+                      residual=self.shortcut(x) if self.residual else None,
                       clip=clip, want_bits=act is None or clip)
         return y if act is None or clip else act(y)
 

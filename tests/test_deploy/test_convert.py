@@ -72,17 +72,21 @@ def test_fused_blocks_keep_other_activations_and_norms_exact():
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('act', [None, 'Hardtanh', 'ReLU'])
-def test_fused_conv_modules_of_the_ssd_vgg(act):
+@pytest.mark.parametrize('act,demo', [(None, False), ('Hardtanh', False),
+                                      ('ReLU', False), (None, True)])
+def test_fused_conv_modules_of_the_ssd_vgg(act, demo):
     """mmcv ConvModules (and the shortcut ones) with a binary conv: BN folded
     (never called), the residual and Hardtanh in the kernel, another
-    activation after it; equal to the exact runtime within float rounding."""
+    activation after it; equal to the exact runtime within float rounding.
+    ``demo``: the demo's layout, whose widening convs' shortcuts repeat the
+    input and whose pools are followed by a BN (a PyTorch layer between
+    fused blocks)."""
     from mmbnn.models.backbones import SSDVGGBN
     torch.manual_seed(0)
     model = randomize_norms(SSDVGGBN(
         widen_factor=0.25, conv_cfg=dict(type='BinaryConv2d'),
-        act_cfg=None if act is None else dict(type=act), shortcuts=True),
-        seed=3).eval()
+        act_cfg=None if act is None else dict(type=act), shortcuts=True,
+        duplicate_shortcuts=demo, pool_norm=demo), seed=3).eval()
     exact = to_xnor(copy.deepcopy(model), fuse=False)
     fused = to_xnor(copy.deepcopy(model), fuse=True)
     calls = []
@@ -92,7 +96,8 @@ def test_fused_conv_modules_of_the_ssd_vgg(act):
     x = torch.randn(1, 3, 48, 40, generator=torch.Generator().manual_seed(10))
     with torch.no_grad():
         out, ref = fused(x), exact(x)
-    assert calls == ['layers.conv1_1.bn']  # the real first conv's
+    pools = [f'layers.pool{i}.1' for i in range(1, 6)] if demo else []
+    assert calls == ['layers.conv1_1.bn', *pools]  # the real layers' BNs
     for a, b in zip(out, ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 

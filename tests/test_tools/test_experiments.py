@@ -15,7 +15,7 @@ def test_experiment_without_its_metric_is_an_error_not_nan(tmp_path,
     from experiments import harness as experiment
     printed = []
 
-    def fake_stream(cmd, echo):
+    def fake_stream(cmd, echo, log=None):
         printed.append(cmd)
         if 'train.py' in cmd[1]:
             (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'e.pth'))

@@ -11,8 +11,8 @@ tools/experiments/distillation.py write them).
 
     python tools/experiments/compare_recipes.py [--epochs 8]
     python tools/experiments/compare_recipes.py --detector \\
-        --backbone work_dirs/demo/backbone/epoch_8.pth \\
-        --fp-detector work_dirs/demo/fp/epoch_6.pth
+        --backbone work_dirs/demo/backbone/epoch_13.pth \\
+        --fp-detector work_dirs/demo/fp/epoch_9.pth
 
 Prints a markdown table and writes it to WORK_DIR/recipes.md (or
 recipes_detector.md).
@@ -112,7 +112,7 @@ def detector(args):
         rows.append([name, f'{result["metric"]:.4f}',
                      f'{result["train_s"]:.0f}'])
         print(' | '.join(rows[-1]), flush=True)
-    write_table(['BNN SSD (10 epochs, RBD)', 'VOC07 mAP', 'train time (s)'],
+    write_table(['BNN SSD (8 epochs, RBD)', 'VOC07 mAP', 'train time (s)'],
                 rows, osp.join(args.work_dir, 'recipes_detector.md'))
 
 

@@ -11,24 +11,35 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from mmbnn.datasets import generate_imagenet, generate_voc  # noqa: E402
+from mmbnn.datasets import (  # noqa: E402
+    generate_coco, generate_imagenet, generate_voc)
 
 
-def stream(cmd: List[str], echo: bool = True) -> str:
-    """Run a command from the repository root, echoing its output; return it."""
+def stream(cmd: List[str], echo: bool = True,
+           log: Optional[str] = None) -> str:
+    """Run a command from the repository root, echoing its output (and
+    appending it to the file ``log``); return it."""
     if echo:
         print('$', ' '.join(cmd), flush=True)
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
-    for line in proc.stdout:
-        if echo:
-            sys.stdout.write(line)
-        lines.append(line)
+    if log:
+        os.makedirs(osp.dirname(osp.abspath(log)), exist_ok=True)
+    with open(log, 'a') if log else nullcontext() as sink:
+        if sink:
+            sink.write('$ ' + ' '.join(cmd) + '\n')
+        for line in proc.stdout:
+            if echo:
+                sys.stdout.write(line)
+            if sink:
+                sink.write(line)
+            lines.append(line)
     if proc.wait() != 0:
         tail = ''.join(lines[-30:])
         raise RuntimeError(f'command failed (exit {proc.returncode}): '
@@ -40,18 +51,21 @@ def train_and_test(config: str, work_dir: str, data_root: str,
                    cfg_options: Optional[List[str]] = None,
                    show_dir: Optional[str] = None, echo: bool = True,
                    metric: str = 'pascal_voc/mAP',
-                   show_score_thr: float = 0.3) -> Dict:
-    """``tools/train.py`` then ``tools/test.py`` on the last checkpoint.
+                   show_score_thr: float = 0.3,
+                   log: Optional[str] = None) -> Dict:
+    """``tools/train.py`` then ``tools/test.py`` on the last checkpoint
+    (their output appended to the file ``log`` when given).
 
-    Returns the metric, wall times, the checkpoint and, with ``show_dir``,
+    Returns the metric, wall times, the checkpoint, the metric at each
+    validation during training (``history``) and, with ``show_dir``,
     where drawn detections went and the predictions' dump
     (``work_dir/predictions.pkl``, ``tools/test.py --out``).
     """
     common = ['--work-dir', work_dir, '--data-root', data_root]
     options = ['--cfg-options', *cfg_options] if cfg_options else []
     start = time.time()
-    stream([sys.executable, osp.join('tools', 'train.py'), config, *common,
-            *options], echo)
+    trained = stream([sys.executable, osp.join('tools', 'train.py'), config,
+                      *common, *options], echo, log)
     train_s = time.time() - start
     with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
@@ -61,16 +75,24 @@ def train_and_test(config: str, work_dir: str, data_root: str,
              '--out', predictions] if show_dir else []
     start = time.time()
     out = stream([sys.executable, osp.join('tools', 'test.py'), config,
-                  checkpoint, *common, *extra, *options], echo)
+                  checkpoint, *common, *extra, *options], echo, log)
     test_s = time.time() - start
-    found = re.findall(rf'^{re.escape(metric)}: ([0-9.]+)$', out, re.M)
+    found = _metric_values(metric, out)
     if not found:
         raise RuntimeError(f'tools/test.py printed no {metric!r} for {config}; '
                            f'last lines:\n{out[-2000:]}')
     drawn = re.findall(r'^drawn detections: (.+)$', out, re.M)
-    return dict(metric=float(found[-1]),
+    return dict(metric=found[-1], history=_metric_values(metric, trained),
                 train_s=train_s, test_s=test_s, checkpoint=checkpoint,
                 drawn=drawn[-1] if drawn else None, predictions=predictions)
+
+
+def _metric_values(metric: str, log: str) -> List[float]:
+    """Every value of ``metric`` in a tool's output, in order: the lines
+    ``tools/test.py`` prints, and the ``metric: value`` fields of mmengine's
+    validation log lines."""
+    return [float(v) for v in re.findall(
+        rf'(?:^|\s){re.escape(metric)}: ([0-9.]+)(?=\s|$)', log, re.M)]
 
 
 def read_diagnostics(work_dir: str) -> Dict:
@@ -235,4 +257,22 @@ def ensure_voc(out_dir: str, **kwargs) -> bool:
         return False
     print(f'generating the VOC-format data set under {out_dir} ...', flush=True)
     generate_voc(out_dir, **kwargs)
+    return True
+
+
+# The demo-size COCO-format set of the Faster R-CNN studies (the generator's
+# defaults: 200 training and 100 validation scenes of about 320 px).
+DEMO_COCO = dict(num_train=200, num_val=100, image_size=320, seed=0)
+
+
+def ensure_coco(out_dir: str, **kwargs) -> bool:
+    """Write the COCO-format set under ``out_dir`` unless it is there;
+    returns whether it wrote it."""
+    if all(osp.isfile(osp.join(out_dir, 'annotations',
+                               f'instances_{split}2017.json'))
+           for split in ('train', 'val')):
+        return False
+    print(f'generating the COCO-format data set under {out_dir} ...',
+          flush=True)
+    generate_coco(out_dir, **kwargs)
     return True

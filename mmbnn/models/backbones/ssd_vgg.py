@@ -2,7 +2,7 @@
 from typing import Dict, Optional, Sequence
 
 import torch.nn as nn
-from mmcv.cnn import ConvModule
+from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule
 
 from mmbnn.models.layers.bireal import ShortcutConvModule
@@ -35,6 +35,19 @@ class SSDVGGBN(BaseModule):
             activation) around every conv whose input and output shapes
             match [choice: off in BiDet's VGG; it lets a small binary VGG
             train in a short schedule].
+        duplicate_shortcuts (bool): with ``shortcuts``, also a shortcut
+            around each conv that widens its input by a whole factor (every
+            first conv of a stage, fc6): the input repeated along channels,
+            ReActNet's duplication [choice: no parameters]. Without it the
+            real-valued path ends at each such conv, and all that passes it
+            is the sign bits of its input.
+        pool_norm (bool): a norm layer (``norm_cfg``) after each max-pool
+            [choice: off in BiDet's VGG]. A max-pool shifts its input up (the
+            largest of four zero-centred values is positive 15 times in 16),
+            so a sign after it reads almost all +1 and the binary conv behind
+            it sees next to no information (fc6 behind pool5's 3x3 window:
+            99% of its inputs past 1); the norm centres the sign's input
+            again, as the conv -> pool -> BN order of BinaryNet's VGG does.
         out_features (Sequence[str]): names of the returned features, among
             ``conv{stage}_{index}``, ``fc6`` and ``fc7``.
     """
@@ -46,6 +59,8 @@ class SSDVGGBN(BaseModule):
                  act_cfg: Dict = dict(type='ReLU'),
                  fc6_dilation: int = 6,
                  shortcuts: bool = False,
+                 duplicate_shortcuts: bool = False,
+                 pool_norm: bool = False,
                  out_features: Sequence[str] = ('conv4_3', 'fc7'),
                  init_cfg=(dict(type='Kaiming', layer='Conv2d'),
                            dict(type='Constant', val=1,
@@ -61,24 +76,30 @@ class SSDVGGBN(BaseModule):
             return scaled_width(channels, widen_factor)
 
         def add(name, in_ch, out_ch, kernel, cfg, **kwargs):
-            residual = shortcuts and in_ch == out_ch and name != 'conv1_1'
+            residual = shortcuts and name != 'conv1_1' and (
+                in_ch == out_ch or duplicate_shortcuts and out_ch % in_ch == 0)
             module = ShortcutConvModule if residual else ConvModule
             self.layers[name] = module(in_ch, out_ch, kernel, conv_cfg=cfg,
                                        norm_cfg=norm_cfg, act_cfg=act_cfg,
                                        **kwargs)
             return out_ch
 
+        def pool(name, channels, *args, **kwargs):
+            layer = nn.MaxPool2d(*args, **kwargs)
+            self.layers[name] = nn.Sequential(
+                layer, build_norm_layer(norm_cfg, channels)[1]) \
+                if pool_norm else layer
+
         in_ch = 3
         for stage, (channels, convs) in enumerate(VGG16_STAGES, start=1):
             if stage > 1:
                 # ceil_mode keeps SSD300's 38x38 conv4_3 map (300 -> 150 -> 75 -> 38).
-                self.layers[f'pool{stage - 1}'] = nn.MaxPool2d(2, 2,
-                                                               ceil_mode=True)
+                pool(f'pool{stage - 1}', in_ch, 2, 2, ceil_mode=True)
             for index in range(1, convs + 1):
                 stem = stage == 1 and index == 1
                 in_ch = add(f'conv{stage}_{index}', in_ch, width(channels), 3,
                             None if stem else conv_cfg, padding=1)
-        self.layers['pool5'] = nn.MaxPool2d(3, 1, padding=1)
+        pool('pool5', in_ch, 3, 1, padding=1)
         in_ch = add('fc6', in_ch, width(1024), 3, conv_cfg,
                     padding=fc6_dilation, dilation=fc6_dilation)
         add('fc7', in_ch, width(1024), 1, conv_cfg)

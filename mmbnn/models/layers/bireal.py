@@ -70,9 +70,23 @@ class BiRealBasicBlock(nn.Sequential):
 
 
 class ShortcutConvModule(ConvModule):
-    """``act(norm(conv(x)) + x)``: a ``ConvModule`` with a Bi-Real shortcut
-    (same parameter names, so FP checkpoints load into either)."""
+    """``act(norm(conv(x)) + shortcut(x))``: a ``ConvModule`` with a Bi-Real
+    shortcut (same parameter names, so FP checkpoints load into either). The
+    shortcut is the input, repeated along channels when the conv widens it by
+    a whole factor (ReActNet's duplication: no parameters, and the real-valued
+    path runs on through the layer)."""
+
+    def __init__(self, in_channels, out_channels, *args, **kwargs):
+        super().__init__(in_channels, out_channels, *args, **kwargs)
+        if out_channels % in_channels:
+            raise ValueError(f'a shortcut repeats the input: out_channels '
+                             f'({out_channels}) must be a multiple of '
+                             f'in_channels ({in_channels})')
+        self.repeats = out_channels // in_channels
+
+    def shortcut(self, x):
+        return x if self.repeats == 1 else x.repeat(1, self.repeats, 1, 1)
 
     def forward(self, x, activate=True, norm=True):
-        out = super().forward(x, activate=False, norm=norm) + x
+        out = super().forward(x, activate=False, norm=norm) + self.shortcut(x)
         return self.activate(out) if activate and self.with_activation else out

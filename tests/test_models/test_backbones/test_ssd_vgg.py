@@ -111,3 +111,58 @@ def test_ssd_vgg_defaults_are_ssd300s():
         widen_factor=0.0625, act_cfg=dict(type='Hardtanh')).layers.values()
         if isinstance(m, ConvModule))
     assert net.out_features == ('conv4_3', 'fc7')
+
+
+def test_pool_norm_centres_what_the_next_sign_reads():
+    """The largest of k independent zero-centred values is positive with
+    probability 1 - 2**-k: behind pool1-4 (2x2) a sign reads +1 for 15/16 of
+    its inputs, behind pool5 (3x3, stride 1) for 511/512 of the interior.
+    ``pool_norm`` puts a BN (in training mode: batch statistics) after each
+    pool, and the sign reads +1 for about half of its inputs again."""
+    torch.manual_seed(0)
+    plain = SSDVGGBN(widen_factor=0.125)
+    normed = SSDVGGBN(widen_factor=0.125, pool_norm=True)
+    for name, k, channels in (('pool1', 4, 8), ('pool5', 9, 64)):
+        x = torch.randn(64, channels, 16, 16)
+        y = plain.layers[name](x)
+        interior = y if k == 4 else y[:, :, 1:-1, 1:-1]
+        assert abs((interior >= 0).float().mean() - (1 - 2.0**-k)) < 2e-3
+        y = normed.layers[name](x)
+        # The BN centres the mean; a maximum is skewed right, so a little
+        # under half of the values lie above it (47.8% behind pool5).
+        assert 0.45 < (y >= 0).float().mean() <= 0.5
+    pool, norm = normed.layers['pool2']
+    assert isinstance(pool, nn.MaxPool2d) and pool.ceil_mode
+    assert isinstance(norm, nn.BatchNorm2d) and norm.num_features == 16
+    assert [normed.layers[f'pool{i}'][1].num_features
+            for i in range(1, 6)] == [8, 16, 32, 64, 64]
+
+
+def test_duplicate_shortcuts_repeat_the_input_around_widening_convs():
+    """Widths 8, 16, 32, 64, 64, fc6/fc7 128: conv2_1, conv3_1, conv4_1 and
+    fc6 double their input, so they get a shortcut too; with the conv's
+    weights and the BN's shift at zero a block returns its input twice over
+    along channels (then the activation). A width that is no multiple of the
+    input's cannot be repeated."""
+    from mmbnn.models.layers.bireal import ShortcutConvModule
+    net = SSDVGGBN(widen_factor=0.125, shortcuts=True,
+                   duplicate_shortcuts=True).eval()
+    convs = [n for n in net.layers if not n.startswith('pool')]
+    assert {n for n in convs if isinstance(net.layers[n], ShortcutConvModule)
+            } == set(convs) - {'conv1_1'}
+    assert [net.layers[n].repeats for n in ('conv1_2', 'conv2_1', 'fc6',
+                                             'fc7')] == [1, 2, 2, 1]
+    layer = net.layers['conv3_1']
+    nn.init.zeros_(layer.conv.weight)
+    x = torch.randn(2, 16, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x, activate=False),
+                                   torch.cat([x, x], dim=1))
+        torch.testing.assert_close(layer(x), torch.relu(torch.cat([x, x], 1)))
+    # Without duplicate_shortcuts the widening convs stay plain.
+    plain = SSDVGGBN(widen_factor=0.125, shortcuts=True)
+    assert not isinstance(plain.layers['conv2_1'], ShortcutConvModule)
+    with pytest.raises(ValueError) as e:
+        ShortcutConvModule(16, 24, 3, padding=1)
+    assert e.value.args[0] == ('a shortcut repeats the input: out_channels '
+                               '(24) must be a multiple of in_channels (16)')
