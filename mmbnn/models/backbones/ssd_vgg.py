@@ -70,6 +70,9 @@ class SSDVGGBN(BaseModule):
                          else init_cfg)
         if widen_factor <= 0:
             raise ValueError(f'widen_factor must be > 0, got {widen_factor}')
+        if duplicate_shortcuts and not shortcuts:
+            raise ValueError('duplicate_shortcuts=True adds shortcuts around '
+                             'the widening convs and needs shortcuts=True')
         self.layers = nn.ModuleDict()
 
         def width(channels):

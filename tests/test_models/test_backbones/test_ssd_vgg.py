@@ -37,6 +37,8 @@ def test_bad_arguments():
         SSDVGGBN(out_features=('conv9_9',))
     with pytest.raises(ValueError, match='widen_factor'):
         SSDVGGBN(widen_factor=0)
+    with pytest.raises(ValueError, match='needs shortcuts=True'):
+        SSDVGGBN(duplicate_shortcuts=True)
 
 
 def test_shortcuts_add_identity_where_shapes_match_and_keep_keys():
