@@ -158,6 +158,12 @@ def test_exported_demo_detector_detects_as_the_pytorch_model(tmp_path):
         assert len(r) > 0
         for key in ('bboxes', 'scores', 'labels'):
             assert torch.equal(e[key], r[key]), key
+    # Rounding is relative to the map's scale, not to each element: the
+    # Bi-Real shortcuts sum real values through the whole VGG (no activation
+    # between), so the maps reach ~1e3 and an element near zero carries the
+    # rounding of the large terms summed into it.
     for part_ref, part_fused in zip(raw_ref, raw_fused):  # scores, boxes
         for a, b in zip(part_ref, part_fused):  # per level
-            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+            scale = a.abs().max().item()
+            assert scale > 0
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * scale)
