@@ -23,6 +23,11 @@ def parse_args(argv=None):
                         help='with a .mmbnn file: run each layer as PyTorch '
                         'does (no BN folding or fused blocks), bit for bit '
                         'the PyTorch model; slower')
+    parser.add_argument('--int8', type=int, metavar='BATCHES', default=0,
+                        help='with a .mmbnn file: run the full-precision '
+                        'convs and linears (stem, shortcuts, heads) in int8 '
+                        "on PyTorch's quantized CPU engine, calibrated on "
+                        'the first BATCHES training batches')
     parser.add_argument('--work-dir', help='where the metrics file goes')
     parser.add_argument('--out', help='dump predictions to this .pkl file')
     parser.add_argument('--show', action='store_true',
@@ -41,6 +46,12 @@ def parse_args(argv=None):
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     if args.exact and not args.checkpoint.endswith('.mmbnn'):
         parser.error('--exact applies to .mmbnn files only')
+    if args.int8 < 0 or args.int8 and not args.checkpoint.endswith('.mmbnn'):
+        parser.error('--int8 takes a positive number of batches and applies '
+                     'to .mmbnn files only')
+    if args.int8 and args.exact:
+        parser.error('--int8 and --exact exclude each other (--exact is bit '
+                     'for bit the PyTorch model)')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must name a .pkl file, got {args.out!r}')
     return args
@@ -60,6 +71,7 @@ def main(argv=None):
                       args.launcher, args.data_root, args.allow_mismatch)
     cfg.load_from = args.checkpoint
     cfg.xnor_fuse = not args.exact
+    cfg.xnor_int8_batches = args.int8
     cfg = testing_config(cfg)  # a two-step config tests its last step's model
     if args.show or args.show_dir:
         from mmdet.engine.hooks.utils import trigger_visualization_hook

@@ -82,6 +82,32 @@ class CheckedRunner(Runner):
         from mmbnn.deploy.export import install_packed
         meta = install_packed(model, filename,
                               fuse=self.cfg.get('xnor_fuse', True))
+        batches = self.cfg.get('xnor_int8_batches')
+        if batches:
+            self._int8_float_layers(model, batches)
         self._has_loaded = True
         self.logger.info(f'Load XNOR-runtime model from {filename}')
         return dict(meta=meta)
+
+    def _int8_float_layers(self, model, batches):
+        """The model's full-precision convs and linears in int8
+        (``mmbnn.deploy.int8``), calibrated on the first ``batches`` batches
+        of the config's training set (``tools/test.py --int8 N``)."""
+        from mmbnn.deploy.int8 import quantize_float_layers
+        if not self.cfg.get('train_dataloader'):
+            raise ValueError(
+                'int8 full-precision layers are calibrated on the training '
+                'set, and the config has no train_dataloader')
+        loader = self.build_dataloader(self.cfg.train_dataloader,
+                                       seed=self.seed)
+
+        def calibration():
+            for i, batch in enumerate(loader):
+                if i == batches:
+                    return
+                yield model.data_preprocessor(batch, False)
+
+        count = quantize_float_layers(
+            model, calibration(), lambda m, data: m(**data, mode='tensor'))
+        self.logger.info(f'{count} full-precision layers in int8, calibrated '
+                         f'on {batches} training batches')

@@ -28,12 +28,16 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
                         'gbitmacs', 'ceiling_fraction'):
                 assert v[key] > 0, (row['shape'], isa, key)
     r18 = figures['threads']['1']['resnet18']
-    for key in ('fp32_ms', 'int8_ms', 'binary_ms', 'speedup', 'speedup_int8'):
+    for key in ('fp32_ms', 'int8_ms', 'binary_ms', 'speedup', 'speedup_int8',
+                'binary_int8_fp_layers_ms', 'speedup_int8_fp_layers',
+                'speedup_int8_fp_layers_vs_int8'):
         assert r18[key] > 0, key
+    for key in ('breakdown_ms', 'breakdown_int8_fp_layers_ms'):
+        parts = r18[key]
+        assert set(parts) == {'FP stem', 'binary blocks', 'FP shortcuts',
+                              'FP neck', 'FP head', 'rest'}, key
+        assert all(parts[p] > 0 for p in parts if p != 'rest'), key
     parts = r18['breakdown_ms']
-    assert set(parts) == {'FP stem', 'binary blocks', 'FP shortcuts', 'FP neck',
-                          'FP head', 'rest'}
-    assert all(parts[p] > 0 for p in parts if p != 'rest')
     # The parts add up to about the whole forward (a separate timing).
     assert sum(parts.values()) == pytest.approx(r18['binary_ms'], rel=0.5)
     assert figures['resnet18_speedup_int8_1thread'] == r18['speedup_int8']

@@ -5,7 +5,7 @@ import torch
 
 from conftest import ROOT, tool
 from mmbnn.apis import init_model, load_config
-from mmbnn.deploy import export_model
+from mmbnn.deploy import export_model, to_xnor
 from mmbnn.deploy.packed_file import read_packed
 from mmbnn.models.builder import build_model
 from toy import randomize_norms
@@ -68,3 +68,17 @@ def test_test_tool_evaluates_an_exported_detector(tmp_path, voc_root):
         assert sorted(f['labels'].tolist()) == sorted(r['labels'].tolist())
     bad = tool('test.py', DEMO_BNN, ckpt, '--exact', check=False)
     assert bad.returncode == 2 and '--exact applies to .mmbnn' in bad.stderr
+    # --int8: every float conv and linear of the model (the stem, the
+    # head's convs) in int8, calibrated on two training batches.
+    floats = sum(type(m) in (torch.nn.Conv2d, torch.nn.Linear)
+                 for m in to_xnor(init_model(cfg, ckpt)).modules())
+    assert floats > 0
+    int8 = tool('test.py', DEMO_BNN, packed, '--int8', '2', '--work-dir',
+                str(tmp_path), '--data-root',
+                os.path.join(voc_root, 'VOCdevkit', ''), '--cfg-options',
+                *QUICK_LOADERS)
+    assert 'pascal_voc/mAP' in int8.stdout
+    assert (f'{floats} full-precision layers in int8, calibrated on 2 '
+            'training batches') in int8.stdout + int8.stderr
+    bad = tool('test.py', DEMO_BNN, ckpt, '--int8', '2', check=False)
+    assert bad.returncode == 2 and 'applies to .mmbnn files only' in bad.stderr

@@ -25,6 +25,7 @@ int8 ResNet-18 (fused, calibrated on random input, PyTorch's int8 engine
 for the CPU), with its time broken down by part.
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -33,11 +34,14 @@ import time
 import warnings
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 from mmbnn.apis import init_model, load_config  # noqa: E402
+from mmbnn.deploy.int8 import (quantize_float_layers,  # noqa: E402
+                               use_int8_engine)
 from mmbnn.ops import native  # noqa: E402
 from mmbnn.ops.bits import pack_bit_words  # noqa: E402
 from mmbnn.ops.xnor_conv import PackedWeight, xnor_conv2d  # noqa: E402
@@ -69,15 +73,6 @@ def machine() -> dict:
     return dict(cpu=info['cpu'], arch=info['arch'],
                 flags=sorted(k for k, v in FLAGS.items() if v in info['flags']),
                 ceilings=ceilings)
-
-
-def use_int8_engine() -> str:
-    """Switch PyTorch's quantized ops to its own int8 engine for this CPU:
-    x86 (oneDNN + fbgemm), fbgemm, or on ARM qnnpack; returns its name."""
-    engines = torch.backends.quantized.supported_engines
-    engine = next(e for e in ('x86', 'fbgemm', 'qnnpack') if e in engines)
-    torch.backends.quantized.engine = engine
-    return engine
 
 
 def medians(fns: dict, runs: int) -> dict:
@@ -189,8 +184,9 @@ def breakdown(model, x, runs):
     for name, module in model.named_modules():
         if any(isinstance(c, XnorConv2d) for c in module.children()):
             parts[name] = 'binary blocks'
-        elif name.endswith('.shortcut') and any(
-                True for _ in module.parameters()):
+        elif name.endswith('.shortcut') and isinstance(module,
+                                                       nn.Sequential):
+            # a downsample (pool, conv, BN): float or int8 layers
             parts[name] = 'FP shortcuts'
         elif name in ('backbone.stem', 'neck', 'head'):
             parts[name] = f'FP {name.split(".")[-1]}'
@@ -229,20 +225,34 @@ def breakdown(model, x, runs):
 
 
 def bench_resnet18(runs):
+    """Binary ResNet-18 (float and int8 full-precision layers) against
+    torchvision's fp32 and int8 ResNet-18."""
     import torchvision
     binary = _built('resnet18', True)
-    fp = torchvision.models.resnet18().eval()
-    int8 = int8_resnet18()
     x = torch.randn(1, 3, 224, 224)
     x_cl = x.contiguous(memory_format=torch.channels_last)
+    binary_int8 = copy.deepcopy(binary)
+    quantize_float_layers(binary_int8, [torch.randn(1, 3, 224, 224)
+                                        .contiguous(memory_format=torch
+                                                    .channels_last)
+                                        for _ in range(4)],
+                          lambda m, b: m(b, mode='tensor'))
+    fp = torchvision.models.resnet18().eval()
+    int8 = int8_resnet18()
     t = medians(dict(fp_nchw=lambda: fp(x), fp_cl=lambda: fp(x_cl),
                      int8=lambda: int8(x),
-                     binary=lambda: binary(x_cl, mode='tensor')), runs)
+                     binary=lambda: binary(x_cl, mode='tensor'),
+                     binary_int8=lambda: binary_int8(x_cl, mode='tensor')),
+                runs)
     fp_t = min(t['fp_nchw'], t['fp_cl'])
     return dict(fp32_ms=fp_t * 1e3, int8_ms=t['int8'] * 1e3,
                 binary_ms=t['binary'] * 1e3, speedup=fp_t / t['binary'],
                 speedup_int8=t['int8'] / t['binary'],
-                breakdown_ms=breakdown(binary, x_cl, runs))
+                binary_int8_fp_layers_ms=t['binary_int8'] * 1e3,
+                speedup_int8_fp_layers=fp_t / t['binary_int8'],
+                speedup_int8_fp_layers_vs_int8=t['int8'] / t['binary_int8'],
+                breakdown_ms=breakdown(binary, x_cl, runs),
+                breakdown_int8_fp_layers_ms=breakdown(binary_int8, x_cl, runs))
 
 
 def bench_ssd(name, runs):
@@ -301,8 +311,15 @@ def main(argv=None):
         print(f'  binary ResNet-18 {r18["binary_ms"]:.1f} ms, fp32 ResNet-18 '
               f'{r18["fp32_ms"]:.1f} ms ({r18["speedup"]:.2f}x), int8 '
               f'ResNet-18 {r18["int8_ms"]:.1f} ms ({r18["speedup_int8"]:.2f}x)')
-        print('  binary ResNet-18 by part: ' + ', '.join(
-            f'{k} {v:.2f} ms' for k, v in r18['breakdown_ms'].items()))
+        print(f'  with int8 full-precision layers (--int8) '
+              f'{r18["binary_int8_fp_layers_ms"]:.1f} ms: '
+              f'{r18["speedup_int8_fp_layers"]:.2f}x fp32, '
+              f'{r18["speedup_int8_fp_layers_vs_int8"]:.2f}x int8')
+        for key, label in (('breakdown_ms', 'by part'),
+                           ('breakdown_int8_fp_layers_ms',
+                            'by part, int8 FP layers')):
+            print(f'  binary ResNet-18 {label}: ' + ', '.join(
+                f'{k} {v:.2f} ms' for k, v in r18[key].items()))
         if not args.quick:
             for name in ('demo_ssd', 'ssd300'):
                 part[name] = bench_ssd(name, max(5, args.runs // 3))

@@ -1,0 +1,207 @@
+"""The full-precision layers of a model on the XNOR runtime in int8
+(docs/deploy.md): the stem, the downsample shortcuts, the classifier and the
+detector heads run on PyTorch's quantized engine (x86: fbgemm/oneDNN, which
+use VNNI where the CPU has it; ARM: qnnpack) instead of float32.
+
+Post-training quantization, calibrated on a few batches: weights int8 per
+output channel, symmetric (scale ``max|w| / 127``); each layer's input and
+output uint8 per tensor over the range seen in calibration, 7 bits
+(0..127, PyTorch's ``reduce_range``: the x86 kernels' 16-bit intermediate
+sums cannot overflow on CPUs without VNNI). Each layer takes and gives float
+tensors (quantize in, dequantize out), so BN, residuals and the binary
+layers around it are unchanged. CPU only, as PyTorch's quantized engine is.
+"""
+import warnings
+from typing import Callable, Iterable
+
+import torch
+import torch.nn as nn
+
+__all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms',
+           'quantize_float_layers']
+
+QMAX = 127  # 7-bit activations (reduce_range)
+
+
+def activation_qparams(low: float, high: float):
+    """Scale and zero point of uint8 values 0..QMAX covering [low, high]
+    and 0 (zero is exact, as padding needs)."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    scale = max(high - low, 1e-8) / QMAX
+    zero_point = int(min(max(round(-low / scale), 0), QMAX))
+    return scale, zero_point
+
+
+def weight_scales(weight: torch.Tensor) -> torch.Tensor:
+    """Per output channel: ``max|w| / 127`` (a zero channel gets 1)."""
+    amax = weight.detach().abs().flatten(1).amax(1).double()
+    return torch.where(amax > 0, amax / 127, torch.ones_like(amax))
+
+
+def _quantized_weight(weight: torch.Tensor) -> torch.Tensor:
+    weight = weight.detach().float().contiguous()
+    scales = weight_scales(weight)
+    zeros = torch.zeros(len(scales), dtype=torch.long)
+    with warnings.catch_warnings():  # torch 2.x: quantized tensors deprecated
+        warnings.simplefilter('ignore')
+        return torch.quantize_per_channel(weight, scales, zeros, 0,
+                                          torch.qint8)
+
+
+class _Int8Layer(nn.Module):
+    """Quantize the float input, run the quantized op, dequantize."""
+
+    def __init__(self, op, in_range, out_range):
+        super().__init__()
+        self.op = op
+        self.in_scale, self.in_zero_point = activation_qparams(*in_range)
+        self.op.scale, self.op.zero_point = activation_qparams(*out_range)
+
+    def forward(self, x):
+        if x.device.type != 'cpu':
+            raise RuntimeError(
+                f'{type(self).__name__} runs on PyTorch\'s quantized CPU '
+                f'engine; the input is on {x.device}')
+        q = torch.quantize_per_tensor(x.float(), self.in_scale,
+                                      self.in_zero_point, torch.quint8)
+        return self.op(q).dequantize()
+
+    def extra_repr(self):
+        return (f'in_scale={self.in_scale:.4g}, in_zero_point='
+                f'{self.in_zero_point}, out_scale={self.op.scale:.4g}, '
+                f'out_zero_point={self.op.zero_point}')
+
+
+class Int8Conv2d(_Int8Layer):
+    """A float ``nn.Conv2d`` (zero padding) in int8; ``in_range`` and
+    ``out_range``: the (min, max) of its input and output in calibration."""
+
+    def __init__(self, conv: nn.Conv2d, in_range, out_range):
+        import torch.ao.nn.quantized as nnq
+        if conv.padding_mode != 'zeros' or isinstance(conv.padding, str):
+            raise ValueError(f'Int8Conv2d needs numeric zero padding, got '
+                             f'padding={conv.padding!r}, padding_mode='
+                             f'{conv.padding_mode!r}')
+        op = nnq.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                        conv.stride, conv.padding, conv.dilation, conv.groups,
+                        bias=conv.bias is not None)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            op.set_weight_bias(_quantized_weight(conv.weight),
+                               None if conv.bias is None
+                               else conv.bias.detach().float())
+        super().__init__(op, in_range, out_range)
+
+
+class Int8Linear(_Int8Layer):
+    """A float ``nn.Linear`` in int8 (see ``Int8Conv2d``)."""
+
+    def __init__(self, linear: nn.Linear, in_range, out_range):
+        import torch.ao.nn.quantized as nnq
+        op = nnq.Linear(linear.in_features, linear.out_features,
+                        bias_=linear.bias is not None)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            op.set_weight_bias(_quantized_weight(linear.weight),
+                               None if linear.bias is None
+                               else linear.bias.detach().float())
+        super().__init__(op, in_range, out_range)
+
+
+def use_int8_engine() -> str:
+    """Switch PyTorch's quantized ops to its int8 engine for this CPU
+    (x86 > fbgemm > qnnpack) and return its name."""
+    engines = torch.backends.quantized.supported_engines
+    for engine in ('x86', 'fbgemm', 'qnnpack'):
+        if engine in engines:
+            torch.backends.quantized.engine = engine
+            return engine
+    raise RuntimeError(f'no int8 engine in this PyTorch (it has {engines})')
+
+
+def fold_batch_norms(model: nn.Module) -> int:
+    """Fold each eval-mode ``BatchNorm2d`` that directly follows a float
+    ``nn.Conv2d`` in an ``nn.Sequential`` (the stem, the downsample
+    shortcuts) into the conv's weight and bias, and put an ``nn.Identity``
+    in its place: one pass over the feature map less, and the int8 conv
+    then quantizes the BN's output range. Returns the count."""
+    count = 0
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        names = list(seq._modules)
+        for conv_name, bn_name in zip(names, names[1:]):
+            conv, bn = seq._modules[conv_name], seq._modules[bn_name]
+            if not (type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d
+                    and not bn.training and bn.track_running_stats):
+                continue
+            with torch.no_grad():
+                gain = (bn.weight if bn.affine else torch.ones_like(
+                    bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
+                shift = bn.bias if bn.affine else torch.zeros_like(gain)
+                bias = conv.bias if conv.bias is not None else \
+                    torch.zeros_like(gain)
+                weight = conv.weight * gain.view(-1, 1, 1, 1)
+                conv.weight = nn.Parameter(weight.to(conv.weight.dtype))
+                conv.bias = nn.Parameter(
+                    ((bias - bn.running_mean) * gain + shift).to(weight.dtype))
+            seq._modules[bn_name] = nn.Identity()
+            count += 1
+    return count
+
+
+def quantize_float_layers(model: nn.Module, batches: Iterable,
+                          forward: Callable = None) -> int:
+    """Replace, in place, every float ``nn.Conv2d`` and ``nn.Linear`` of
+    ``model`` (exactly those types: binary and XNOR layers are left alone)
+    by its int8 twin, calibrated on the activation ranges seen while
+    ``forward(model, batch)`` (default ``model(batch)``) runs each of
+    ``batches``. Eval-mode BNs right after a float conv are folded into it
+    first (``fold_batch_norms``). Returns the number of layers replaced;
+    the model is put in eval mode."""
+    if any(p.device.type != 'cpu' for p in model.parameters()):
+        raise RuntimeError('int8 layers run on the CPU only; move the model '
+                           'to the CPU first')
+    model.eval()
+    fold_batch_norms(model)
+    forward = forward or (lambda m, batch: m(batch))
+    targets = {name: module for name, module in model.named_modules()
+               if name and type(module) in (nn.Conv2d, nn.Linear)}
+    if not targets:
+        return 0
+    ranges = {}
+
+    def observe(name):
+        def hook(module, args, out):
+            seen = ranges.setdefault(name, [float('inf'), float('-inf')] * 2)
+            for i, t in ((0, args[0]), (2, out)):
+                seen[i] = min(seen[i], t.min().item())
+                seen[i + 1] = max(seen[i + 1], t.max().item())
+        return hook
+
+    handles = [m.register_forward_hook(observe(n)) for n, m in targets.items()]
+    try:
+        with torch.no_grad():
+            count = 0
+            for batch in batches:
+                forward(model, batch)
+                count += 1
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not count:
+        raise ValueError('quantize_float_layers needs at least one '
+                         'calibration batch')
+    use_int8_engine()
+    replaced = 0
+    for name, module in targets.items():
+        if name not in ranges:  # not run in calibration: stays float
+            continue
+        low_in, high_in, low_out, high_out = ranges[name]
+        layer = Int8Conv2d if type(module) is nn.Conv2d else Int8Linear
+        parent, _, child = name.rpartition('.')
+        owner = model.get_submodule(parent) if parent else model
+        setattr(owner, child, layer(module, (low_in, high_in),
+                                    (low_out, high_out)))
+        replaced += 1
+    return replaced

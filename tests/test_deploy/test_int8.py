@@ -1,0 +1,138 @@
+"""int8 full-precision layers (mmbnn.deploy.int8) against the float layers,
+within the error bound that the quantization steps give."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmbnn.deploy.int8 import (QMAX, Int8Conv2d, Int8Linear,
+                               activation_qparams, fold_batch_norms,
+                               quantize_float_layers, weight_scales)
+from toy import randomize_norms
+from mmbnn.models.layers.binary import BinaryConv2d
+
+
+def ranges(x, y):
+    return (x.min().item(), x.max().item()), (y.min().item(), y.max().item())
+
+
+def test_activation_qparams_cover_the_range_with_zero_exact():
+    scale, zero = activation_qparams(-1.0, 3.0)
+    assert scale == pytest.approx(4.0 / QMAX) and zero == round(1.0 / scale)
+    assert 0 <= zero <= QMAX
+    # A range that does not hold 0 is widened to hold it.
+    scale, zero = activation_qparams(0.5, 2.0)
+    assert zero == 0 and scale == pytest.approx(2.0 / QMAX)
+
+
+@pytest.mark.parametrize('stride,padding,groups,bias',
+                         [(1, 1, 1, True), (2, 3, 1, False), (1, 0, 4, True)])
+def test_int8_conv_within_the_quantization_bound(stride, padding, groups,
+                                                 bias):
+    """Each output is off by at most what rounding the input (step s_in),
+    the weights (step s_w per output channel) and the output (s_out) can
+    move it: s_in/2 * sum|w| + s_w/2 * sum(|x| + s_in/2) + s_out/2 over the
+    receptive field (zero padding is exact)."""
+    torch.manual_seed(0)
+    kernel = 7 if padding == 3 else 3
+    conv = nn.Conv2d(8, 16, kernel, stride, padding, groups=groups,
+                     bias=bias).eval()
+    x = torch.randn(2, 8, 20, 20) * 2 + 0.5
+    y = conv(x)
+    q = Int8Conv2d(conv, *ranges(x, y))
+    s_in, s_out = q.in_scale, q.op.scale
+    s_w = weight_scales(conv.weight).float().view(1, -1, 1, 1)
+
+    def window_sum(inp, weight):
+        return F.conv2d(inp, weight, None, stride, padding, 1, groups)
+
+    bound = (s_in / 2 * window_sum(torch.ones_like(x), conv.weight.abs())
+             + s_w / 2 * window_sum(x.abs() + s_in / 2,
+                                    torch.ones_like(conv.weight))
+             + s_out / 2 + 1e-4 * y.abs() + 1e-5)
+    error = (q(x) - y).abs()
+    assert (error <= bound).all(), (error - bound).max()
+    # The bound is not slack everywhere: the error is a sizeable part of it.
+    assert error.max() > 0.05 * bound.max()
+
+
+def test_int8_linear_within_the_quantization_bound():
+    torch.manual_seed(1)
+    linear = nn.Linear(32, 10).eval()
+    x = torch.randn(4, 32)
+    y = linear(x)
+    q = Int8Linear(linear, *ranges(x, y))
+    s_in, s_out = q.in_scale, q.op.scale
+    s_w = weight_scales(linear.weight).float()
+    bound = (s_in / 2 * linear.weight.abs().sum(1)
+             + s_w / 2 * (x.abs() + s_in / 2).sum(1, keepdim=True)
+             + s_out / 2 + 1e-4 * y.abs() + 1e-5)
+    assert ((q(x) - y).abs() <= bound).all()
+
+
+def test_fold_batch_norms_keeps_the_outputs():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False),
+                        nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.Conv2d(8, 4, 1), nn.BatchNorm2d(4),
+                        nn.BatchNorm2d(4))  # a BN after a BN stays
+    randomize_norms(seq, seed=3).eval()
+    x = torch.randn(2, 3, 10, 10)
+    with torch.no_grad():
+        ref = seq(x)
+        assert fold_batch_norms(seq) == 2
+        torch.testing.assert_close(seq(x), ref, rtol=1e-5, atol=1e-5)
+    assert [type(m) for m in seq] == [nn.Conv2d, nn.Identity, nn.ReLU,
+                                      nn.Conv2d, nn.Identity, nn.BatchNorm2d]
+    training = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+    assert fold_batch_norms(training) == 0  # batch statistics: not foldable
+
+
+class Net(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.binary = BinaryConv2d(8, 8, 3, padding=1, bias=False)
+        self.unused = nn.Conv2d(8, 8, 1)  # never called in forward
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.binary(self.bn(self.stem(x)))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_quantize_float_layers_replaces_the_float_layers_that_run():
+    torch.manual_seed(0)
+    net = Net().eval()
+    calibration = [torch.randn(2, 3, 16, 16) for _ in range(3)]
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ref = net(x)
+        assert quantize_float_layers(net, calibration) == 2
+        out = net(x)
+    assert isinstance(net.stem, Int8Conv2d) and isinstance(net.fc, Int8Linear)
+    assert type(net.binary) is BinaryConv2d  # binary layers left alone
+    assert type(net.unused) is nn.Conv2d  # no range seen: stays float
+    # The ranges come from all calibration batches, not the last one.
+    lows = min(b.min().item() for b in calibration)
+    highs = max(b.max().item() for b in calibration)
+    assert (net.stem.in_scale, net.stem.in_zero_point) == \
+        activation_qparams(lows, highs)
+    # The logits a sign layer downstream sees move (a sign flips where the
+    # stem's output is near 0), but they are the int8 stem's, not garbage.
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    assert not torch.equal(out, ref)
+
+
+def test_quantize_float_layers_bad_input():
+    with pytest.raises(ValueError, match='at least one calibration batch'):
+        quantize_float_layers(Net(), [])
+    with pytest.raises(ValueError, match='zero padding'):
+        Int8Conv2d(nn.Conv2d(3, 3, 3, padding=1, padding_mode='reflect'),
+                   (0, 1), (0, 1))
+    q = Int8Linear(nn.Linear(4, 2), (-1, 1), (-1, 1))
+    if torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match='quantized CPU engine'):
+            q(torch.zeros(1, 4, device='cuda'))
