@@ -27,6 +27,7 @@ for the CPU), with its time broken down by part.
 import argparse
 import copy
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -36,6 +37,12 @@ import warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# Quiet output: third-party notices that say nothing about the figures
+# (mmengine's pkg_resources import, torch's build helper on a machine
+# without CUDA).
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+logging.getLogger('torch.utils.cpp_extension').setLevel(logging.ERROR)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
