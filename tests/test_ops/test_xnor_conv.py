@@ -30,6 +30,23 @@ def test_packed_conv_equals_conv2d_of_signs_on_every_path(monkeypatch, isa):
 
 
 @pytest.mark.parametrize('isa', ISA_PATHS)
+def test_wide_rows_every_pixel_tile(monkeypatch, isa):
+    """Rows wide enough for every pixel tile of the kernels: runs of 8
+    interior pixels (read in place, one shared offset table), runs that
+    mix gathered border pixels with interior ones, and the 4-, 2- and
+    1-pixel tails (output widths 8 to 23)."""
+    force_isa(monkeypatch, isa)
+    gen = torch.Generator().manual_seed(2)
+    for width in range(8, 24):
+        for cin, s, p in ((64, 1, 1), (130, 1, 0), (65, 2, 1)):
+            x = torch.randn(1, cin, 4, width * s, generator=gen)
+            w = torch.randn(16, cin, 3, 3, generator=gen)
+            y, _ = xnor_conv2d(x, packed_weight(w), (s, s), (p, p))
+            expected = F.conv2d(signs(x), signs(w), None, s, p)
+            assert torch.equal(y, expected), (width, cin, s, p)
+
+
+@pytest.mark.parametrize('isa', ISA_PATHS)
 def test_fused_output_transform_on_every_path(monkeypatch, isa):
     """alpha * dot + beta + residual, Hardtanh, and the next layer's sign
     bits, rounded as PyTorch's separate ops round them."""

@@ -25,7 +25,8 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
     for row in figures['layers']:
         for isa, v in row['by_isa'].items():
             for key in ('binary_ms', 'speedup_fp32', 'speedup_int8',
-                        'gbitmacs', 'ceiling_fraction'):
+                        'gbitmacs', 'ceiling_fraction', 'packed_input_ms',
+                        'ceiling_fraction_packed_input'):
                 assert v[key] > 0, (row['shape'], isa, key)
     r18 = figures['threads']['1']['resnet18']
     for key in ('fp32_ms', 'int8_ms', 'binary_ms', 'speedup', 'speedup_int8',

@@ -154,59 +154,63 @@ __attribute__((target("avx2,popcnt"))) static void kernel_avx2(
     avx2_pixels<1>(wlo, whi, xlo + p, xhi + p, off + p, K, acc + p * BLOCK);
 }
 
-// One word of four pixels against the 8 channels' weight words wk:
-// s_i += popcount(x_i ^ wk).
+// PX pixels x 8 channels per pass, one VPOPCNTQ per pixel and word:
+// s_p += popcount(x_p ^ w_k). With SHARED the pixels are read in place and
+// share one offset table (one index load a word for all of them).
+#ifndef AVX512_PX
+#define AVX512_PX 8
+#endif
+template <int PX, bool SHARED>
 __attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline void
-avx512_step4(const u64 *wk, u64 x0, u64 x1, u64 x2, u64 x3, __m512i &s0,
-             __m512i &s1, __m512i &s2, __m512i &s3) {
-  const __m512i w = _mm512_loadu_si512(wk);
-  s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                w, _mm512_set1_epi64((long long)x0))));
-  s1 = _mm512_add_epi64(s1, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                w, _mm512_set1_epi64((long long)x1))));
-  s2 = _mm512_add_epi64(s2, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                w, _mm512_set1_epi64((long long)x2))));
-  s3 = _mm512_add_epi64(s3, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                w, _mm512_set1_epi64((long long)x3))));
+avx512_pixels(const u64 *w, const u64 *const *x, const int64_t *const *off,
+              int K, int32_t *acc) {
+  __m512i s[PX];
+#pragma GCC unroll 16
+  for (int p = 0; p < PX; ++p) s[p] = _mm512_setzero_si512();
+  for (int k = 0; k < K; ++k) {
+    const __m512i wk = _mm512_loadu_si512(w + BLOCK * k);
+    const int64_t o = off[0][k];
+#pragma GCC unroll 16
+    for (int p = 0; p < PX; ++p)
+      s[p] = _mm512_add_epi64(
+          s[p], _mm512_popcnt_epi64(_mm512_xor_si512(
+                    wk, _mm512_set1_epi64(
+                            (long long)x[p][SHARED ? o : off[p][k]]))));
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < PX; ++p)
+    _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s[p]));
 }
 
-// Four pixels x 8 channels per pass, one VPOPCNTQ per pixel and word.
+template <int PX>
+__attribute__((target("avx512f,avx512vpopcntdq"), always_inline)) static inline void
+avx512_group(const u64 *w, const u64 *const *x, const int64_t *const *off,
+             int K, int32_t *acc) {
+  bool shared = true;
+  for (int p = 1; p < PX; ++p) shared = shared && off[p] == off[0];
+  if (shared)
+    avx512_pixels<PX, true>(w, x, off, K, acc);
+  else
+    avx512_pixels<PX, false>(w, x, off, K, acc);
+}
+
+// AVX512_PX pixels a pass, the rest in passes of 4, 2 and 1.
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void kernel_avx512(
     const u64 *w, const u64 *, const u64 *, const u64 *const *x,
     const u64 *const *, const int64_t *const *off, int P, int K,
     int32_t *acc) {
   int p = 0;
-  for (; p + 4 <= P; p += 4) {
-    const u64 *a0 = x[p], *a1 = x[p + 1], *a2 = x[p + 2], *a3 = x[p + 3];
-    const int64_t *o0 = off[p], *o1 = off[p + 1], *o2 = off[p + 2],
-                  *o3 = off[p + 3];
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-    if (o0 == o1 && o0 == o2 && o0 == o3) {
-      // Pixels read in place share one offset table: one index load a word.
-      for (int k = 0; k < K; ++k) {
-        const int64_t o = o0[k];
-        avx512_step4(w + BLOCK * k, a0[o], a1[o], a2[o], a3[o], s0, s1, s2, s3);
-      }
-    } else {
-      for (int k = 0; k < K; ++k)
-        avx512_step4(w + BLOCK * k, a0[o0[k]], a1[o1[k]], a2[o2[k]], a3[o3[k]],
-                     s0, s1, s2, s3);
-    }
-    _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
-    _mm256_storeu_si256((__m256i *)(acc + (p + 1) * BLOCK), _mm512_cvtepi64_epi32(s1));
-    _mm256_storeu_si256((__m256i *)(acc + (p + 2) * BLOCK), _mm512_cvtepi64_epi32(s2));
-    _mm256_storeu_si256((__m256i *)(acc + (p + 3) * BLOCK), _mm512_cvtepi64_epi32(s3));
+  for (; p + AVX512_PX <= P; p += AVX512_PX)
+    avx512_group<AVX512_PX>(w, x + p, off + p, K, acc + p * BLOCK);
+  if (AVX512_PX > 4 && p + 4 <= P) {
+    avx512_group<4>(w, x + p, off + p, K, acc + p * BLOCK);
+    p += 4;
   }
-  for (; p < P; ++p) {
-    const u64 *a0 = x[p];
-    const int64_t *o0 = off[p];
-    __m512i s0 = _mm512_setzero_si512();
-    for (int k = 0; k < K; ++k)
-      s0 = _mm512_add_epi64(s0, _mm512_popcnt_epi64(_mm512_xor_si512(
-                                    _mm512_loadu_si512(w + BLOCK * k),
-                                    _mm512_set1_epi64((long long)a0[o0[k]]))));
-    _mm256_storeu_si256((__m256i *)(acc + p * BLOCK), _mm512_cvtepi64_epi32(s0));
+  if (p + 2 <= P) {
+    avx512_group<2>(w, x + p, off + p, K, acc + p * BLOCK);
+    p += 2;
   }
+  if (p < P) avx512_group<1>(w, x + p, off + p, K, acc + p * BLOCK);
 }
 
 #endif  // MMBNN_X86
