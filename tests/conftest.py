@@ -127,13 +127,15 @@ def expected_binary_parts(path):
 
 def expected_binarizers(path):
     """The binarizer and estimators a name (and the family's header) promise:
-    ``sign-ste``: sign weights and STE everywhere; ReActNet-A: XNOR weights
-    with the clipped STE, ApproxSign activations; every other BNN config:
-    DIR-Net's IMB weights and DTE gradients."""
+    ``sign-ste``: sign weights and STE everywhere; ``imb-ste``: IMB weights
+    and STE everywhere; ReActNet-A: XNOR weights with the clipped STE,
+    ApproxSign activations; every other BNN config: DIR-Net's IMB weights
+    and DTE gradients."""
     _, stem = _name_tokens(path)
-    if 'sign-ste' in stem:
-        return dict(weight_binarizer='sign', weight_estimator='ste',
-                    activation_estimator='ste')
+    for weights in ('sign', 'imb'):
+        if f'{weights}-ste' in stem:
+            return dict(weight_binarizer=weights, weight_estimator='ste',
+                        activation_estimator='ste')
     if stem.startswith('reactnet'):
         return dict(weight_binarizer='xnor', weight_estimator='ste',
                     activation_estimator='approx')

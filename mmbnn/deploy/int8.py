@@ -49,10 +49,16 @@ def _quantized_weight(weight: torch.Tensor) -> torch.Tensor:
 
 
 class _Int8Layer(nn.Module):
-    """Quantize the float input, run the quantized op, dequantize."""
+    """Quantize the float input, run the quantized op ``op`` (given the
+    weights and bias of the float ``layer``), dequantize."""
 
-    def __init__(self, op, in_range, out_range):
+    def __init__(self, op, layer, in_range, out_range):
         super().__init__()
+        with warnings.catch_warnings():  # quantized tensors deprecated
+            warnings.simplefilter('ignore')
+            op.set_weight_bias(_quantized_weight(layer.weight),
+                               None if layer.bias is None
+                               else layer.bias.detach().float())
         self.op = op
         self.in_scale, self.in_zero_point = activation_qparams(*in_range)
         self.op.scale, self.op.zero_point = activation_qparams(*out_range)
@@ -85,12 +91,7 @@ class Int8Conv2d(_Int8Layer):
         op = nnq.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
                         conv.stride, conv.padding, conv.dilation, conv.groups,
                         bias=conv.bias is not None)
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            op.set_weight_bias(_quantized_weight(conv.weight),
-                               None if conv.bias is None
-                               else conv.bias.detach().float())
-        super().__init__(op, in_range, out_range)
+        super().__init__(op, conv, in_range, out_range)
 
 
 class Int8Linear(_Int8Layer):
@@ -100,12 +101,7 @@ class Int8Linear(_Int8Layer):
         import torch.ao.nn.quantized as nnq
         op = nnq.Linear(linear.in_features, linear.out_features,
                         bias_=linear.bias is not None)
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            op.set_weight_bias(_quantized_weight(linear.weight),
-                               None if linear.bias is None
-                               else linear.bias.detach().float())
-        super().__init__(op, in_range, out_range)
+        super().__init__(op, linear, in_range, out_range)
 
 
 def use_int8_engine() -> str:

@@ -153,7 +153,8 @@ DEMO = dict(
     fp_backbone=osp.join('configs', 'demo', 'vgg16-w0.25_fp_synthimagenet.py'),
     # IMB + STE: DTE's binary VGG classifier learned far less in the demo's
     # 13 epochs (the config has the figures); the BNN detector keeps DTE.
-    backbone=osp.join('configs', 'demo', 'bnn_vgg16-w0.25_ste_synthimagenet.py'),
+    backbone=osp.join('configs', 'demo',
+                      'bnn_vgg16-w0.25_imb-ste_synthimagenet.py'),
     fp=osp.join('configs', 'demo',
                 'ssd192_vgg16-w0.25_fp_pretrained_synthvoc.py'),
     bnn=osp.join('configs', 'demo', 'bnn_ssd192_vgg16-w0.25_rbd_synthvoc.py'))
