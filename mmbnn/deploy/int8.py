@@ -17,6 +17,8 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 
+from .xnor_layers import fold_batch_norm
+
 __all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms',
            'quantize_float_layers']
 
@@ -39,13 +41,12 @@ def weight_scales(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _quantized_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` as a per-channel qint8 tensor (call under a
+    deprecation-warning filter, as ``_Int8Layer`` does)."""
     weight = weight.detach().float().contiguous()
     scales = weight_scales(weight)
     zeros = torch.zeros(len(scales), dtype=torch.long)
-    with warnings.catch_warnings():  # torch 2.x: quantized tensors deprecated
-        warnings.simplefilter('ignore')
-        return torch.quantize_per_channel(weight, scales, zeros, 0,
-                                          torch.qint8)
+    return torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8)
 
 
 class _Int8Layer(nn.Module):
@@ -132,15 +133,14 @@ def fold_batch_norms(model: nn.Module) -> int:
                     and not bn.training and bn.track_running_stats):
                 continue
             with torch.no_grad():
-                gain = (bn.weight if bn.affine else torch.ones_like(
-                    bn.running_var)) / torch.sqrt(bn.running_var + bn.eps)
-                shift = bn.bias if bn.affine else torch.zeros_like(gain)
-                bias = conv.bias if conv.bias is not None else \
-                    torch.zeros_like(gain)
-                weight = conv.weight * gain.view(-1, 1, 1, 1)
-                conv.weight = nn.Parameter(weight.to(conv.weight.dtype))
-                conv.bias = nn.Parameter(
-                    ((bias - bn.running_mean) * gain + shift).to(weight.dtype))
+                ones = torch.ones_like(bn.running_var)
+                gain, shift = fold_batch_norm(
+                    bn, ones, conv.bias if conv.bias is not None
+                    else torch.zeros_like(ones))
+                dtype = conv.weight.dtype
+                conv.weight = nn.Parameter(
+                    conv.weight * gain.to(dtype).view(-1, 1, 1, 1))
+                conv.bias = nn.Parameter(shift.to(dtype))
             seq._modules[bn_name] = nn.Identity()
             count += 1
     return count

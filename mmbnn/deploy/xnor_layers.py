@@ -25,6 +25,19 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def fold_batch_norm(norm: nn.Module, scale: torch.Tensor,
+                    bias: torch.Tensor):
+    """``(alpha, beta)``, float32, with ``alpha * t + beta`` equal to the
+    eval-mode BatchNorm ``norm`` of ``scale * t + bias`` (per channel),
+    computed in float64: how a BN after a conv folds into it."""
+    scale, bias = scale.double(), bias.double()
+    inv = (norm.running_var.double() + norm.eps).rsqrt()
+    gamma = norm.weight.double() if norm.weight is not None else 1.0
+    shift = norm.bias.double() if norm.bias is not None else 0.0
+    return ((scale * gamma * inv).float(),
+            ((bias - norm.running_mean.double()) * gamma * inv + shift).float())
+
+
 class XnorConv2d(nn.Module):
     """A binary conv for inference: sign bits of the weight, 1 bit each
     (``weight_bits``, uint8 ``[O, KH, KW, 8 * ceil(Cg / 64)]``, see
@@ -135,11 +148,7 @@ class XnorConv2d(nn.Module):
         b = self.bias.double() if self.bias is not None else torch.zeros_like(s)
         if norm is None:
             return s.float(), b.float()
-        inv = (norm.running_var.double() + norm.eps).rsqrt()
-        gamma = norm.weight.double() if norm.weight is not None else 1.0
-        shift = norm.bias.double() if norm.bias is not None else 0.0
-        return ((s * gamma * inv).float(),
-                ((b - norm.running_mean.double()) * gamma * inv + shift).float())
+        return fold_batch_norm(norm, s, b)
 
     def forward(self, x, norm: nn.Module = None, residual=None, clip=False,
                 want_bits=False):

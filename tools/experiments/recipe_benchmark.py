@@ -240,8 +240,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at a time (the cores are split among them)')
-    # The defaults are the measured run of docs/benchmarks.md (68 min on 2
-    # cores); the FP SSD's mAP still rose at 18 epochs.
+    # The defaults are the measured runs of docs/benchmarks.md (68 and 76
+    # min on 2 cores); the FP SSD's mAP still rose at 18 epochs.
     parser.add_argument('--fp-epochs', type=int, default=18)
     parser.add_argument('--bnn-epochs', type=int, default=8)
     parser.add_argument('--frcnn-epochs', type=int, default=8)
