@@ -1,5 +1,7 @@
 """mmbnn/ops/xnor_conv.py: the XNOR-popcount conv against F.conv2d on +-1
 tensors, on every instruction-set path the machine has."""
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,15 +51,21 @@ def test_wide_rows_every_pixel_tile(monkeypatch, isa):
 @pytest.mark.parametrize('isa', ISA_PATHS)
 def test_fused_output_transform_on_every_path(monkeypatch, isa):
     """alpha * dot + beta + residual, Hardtanh, and the next layer's sign
-    bits, rounded as PyTorch's separate ops round them."""
+    bits, rounded as PyTorch's separate ops round them: the residual in
+    either layout (a channels-last one, as a network hands it on, takes
+    AVX-512's in-register transform), rows of 3 and 11 interior pixels
+    (tiles of 8, 2 and 1), a last block of 2 channels (130)."""
     force_isa(monkeypatch, isa)
     gen = torch.Generator().manual_seed(1)
-    for cin, cout in ((64, 64), (70, 130)):
-        x = torch.randn(1, cin, 6, 5, generator=gen)
+    for (cin, cout), width, layout in itertools.product(
+            ((64, 64), (70, 130)), (5, 13),
+            (torch.contiguous_format, torch.channels_last)):
+        x = torch.randn(1, cin, 6, width, generator=gen)
         w = torch.randn(cout, cin, 3, 3, generator=gen)
         alpha = torch.rand(cout, generator=gen) * 0.1
         beta = torch.randn(cout, generator=gen)
-        res = torch.randn(1, cout, 6, 5, generator=gen)
+        res = torch.randn(1, cout, 6, width, generator=gen).contiguous(
+            memory_format=layout)
         y, bits = xnor_conv2d(
             x, packed_weight(w), (1, 1), (1, 1), (1, 1), alpha, beta, res, clip=True,
             want_bits=True)
@@ -67,7 +75,7 @@ def test_fused_output_transform_on_every_path(monkeypatch, isa):
         assert torch.equal(y, expected)
         unpacked = unpack_bit_words(bits, cout).permute(0, 3, 1, 2)
         assert torch.equal(unpacked, expected >= 0)
-        assert bits.shape == (1, 6, 5, (cout + 63) // 64)
+        assert bits.shape == (1, 6, width, (cout + 63) // 64)
 
 
 @pytest.mark.parametrize('isa', ISA_PATHS)

@@ -397,6 +397,279 @@ static Epilogue pick_epilogue(int isa) {
   return epilogue_scalar;
 }
 
+#ifdef MMBNN_X86
+// ---------------------------------------------------------------------------
+// The AVX-512 layer path (full blocks of 8 output channels, a channels-last
+// residual or none): the input's bits copied once into a zero-padded plane,
+// so that every output pixel, border ones included, reads its patch in place
+// at one shared offset table (no gathered copies); PX pixels x NB blocks a
+// pass, the output transform applied from the registers. A padded tap's
+// words are 0 and met popcount(w): the weights' counts of a pixel's padded
+// taps (its mask, bit t for tap t) are subtracted before the transform.
+// Two blocks make one 16-lane transform (their counts' low halves joined by
+// one permute): half the instructions a channel of two 8-lane ones, which
+// matters where K is small (a 64-channel 3x3 layer: 9 words a pixel). The
+// transform's operations are epilogue_avx2's, in its order: the same
+// rounding. A pixel's NB * 8 sign bits are NB whole bytes.
+struct RowArgs {
+  const u64 *w;              // the first block's weights
+  int64_t wb;                // words between blocks' weights
+  const u64 *x;              // pixel 0's patch origin in the padded plane
+  int64_t xs;                // words between pixels' origins
+  const int64_t *off;        // the patch's K words, from its origin
+  int K;
+  const uint64_t *masks;     // each pixel's padded taps, or null: none
+  const int32_t *wc;         // the first block's counts, [tap][8]; blocks
+  int T;                     // T * 8 apart
+  int32_t cg;                // input channels a tap
+  const float *alpha, *beta;
+  const float *res;          // pixel 0's residual, or null
+  int64_t rw;
+  int clip;
+  float *dst;                // pixel 0's output
+  int64_t ld;
+  unsigned char *bits;       // pixel 0's first byte of sign bits, or null
+  int64_t bit_ld;            // bytes between pixels' bits
+};
+
+template <int PX, int NB, bool RES, bool CLIP, bool BITS>
+__attribute__((target("avx512f,avx512vpopcntdq,avx2"), always_inline)) static inline void
+avx512_tile(const RowArgs &r, int64_t p0) {
+  const u64 *__restrict w = r.w;
+  const u64 *__restrict x = r.x + p0 * r.xs;
+  const int64_t *__restrict off = r.off;
+  const int64_t xs = r.xs, wb = r.wb;
+  const int K = r.K;
+  __m512i s[NB][PX];
+#pragma GCC unroll 16
+  for (int p = 0; p < PX; ++p)
+    for (int b = 0; b < NB; ++b) s[b][p] = _mm512_setzero_si512();
+  for (int k = 0; k < K; ++k) {
+    __m512i wk[NB];
+    for (int b = 0; b < NB; ++b) wk[b] = _mm512_loadu_si512(w + b * wb + BLOCK * k);
+    const u64 *xk = x + off[k];
+#pragma GCC unroll 16
+    for (int p = 0; p < PX; ++p) {
+      const __m512i v = _mm512_set1_epi64((long long)xk[p * xs]);
+      for (int b = 0; b < NB; ++b)
+        s[b][p] = _mm512_add_epi64(
+            s[b][p], _mm512_popcnt_epi64(_mm512_xor_si512(wk[b], v)));
+    }
+  }
+  const uint64_t *masks = r.masks ? r.masks + p0 : nullptr;
+  const int32_t *__restrict wc = r.wc;
+  const int T = r.T;
+  const int32_t cg = r.cg, n_all = r.cg * r.T;
+  const float *__restrict res = RES ? r.res + p0 * r.rw : nullptr;
+  float *__restrict dst = r.dst + p0 * r.ld;
+  unsigned char *__restrict bits = BITS ? r.bits + p0 * r.bit_ld : nullptr;
+  const int64_t rw = r.rw, ld = r.ld, bit_ld = r.bit_ld;
+  if constexpr (NB == 2) {
+    const __m512 alpha = _mm512_loadu_ps(r.alpha), beta = _mm512_loadu_ps(r.beta);
+    const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16,
+                                                 18, 20, 22, 24, 26, 28, 30);
+#pragma GCC unroll 16
+    for (int p = 0; p < PX; ++p) {
+      __m512i a = _mm512_permutex2var_epi32(s[0][p], low_halves, s[1][p]);
+      __m512i n_in = _mm512_set1_epi32(n_all);
+      if (masks && masks[p]) {
+        __m512i c = _mm512_setzero_si512();
+        for (uint64_t m = masks[p]; m; m &= m - 1) {
+          const int32_t *t = wc + 8 * __builtin_ctzll(m);
+          c = _mm512_add_epi32(c, _mm512_inserti64x4(
+              _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)t)),
+              _mm256_loadu_si256((const __m256i *)(t + 8 * T)), 1));
+        }
+        a = _mm512_sub_epi32(a, c);
+        n_in = _mm512_set1_epi32(cg * (T - __builtin_popcountll(masks[p])));
+      }
+      const __m512i dot = _mm512_sub_epi32(n_in, _mm512_slli_epi32(a, 1));
+      __m512 y = _mm512_mul_ps(alpha, _mm512_cvtepi32_ps(dot));
+      y = _mm512_add_ps(y, beta);
+      if (RES) y = _mm512_add_ps(y, _mm512_loadu_ps(res + p * rw));
+      if (CLIP)
+        y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-1.0f)),
+                          _mm512_set1_ps(1.0f));
+      _mm512_storeu_ps(dst + p * ld, y);
+      if (BITS) {
+        const uint16_t m = (uint16_t)_mm512_cmp_ps_mask(y, _mm512_setzero_ps(),
+                                                        _CMP_GE_OQ);
+        std::memcpy(bits + p * bit_ld, &m, sizeof(m));
+      }
+    }
+  } else {
+    const __m256 alpha = _mm256_loadu_ps(r.alpha), beta = _mm256_loadu_ps(r.beta);
+#pragma GCC unroll 16
+    for (int p = 0; p < PX; ++p) {
+      __m256i a = _mm512_cvtepi64_epi32(s[0][p]);
+      __m256i n_in = _mm256_set1_epi32(n_all);
+      if (masks && masks[p]) {
+        __m256i c = _mm256_setzero_si256();
+        for (uint64_t m = masks[p]; m; m &= m - 1)
+          c = _mm256_add_epi32(c, _mm256_loadu_si256(
+              (const __m256i *)(wc + 8 * __builtin_ctzll(m))));
+        a = _mm256_sub_epi32(a, c);
+        n_in = _mm256_set1_epi32(cg * (T - __builtin_popcountll(masks[p])));
+      }
+      const __m256i dot = _mm256_sub_epi32(n_in, _mm256_slli_epi32(a, 1));
+      __m256 y = _mm256_mul_ps(alpha, _mm256_cvtepi32_ps(dot));
+      y = _mm256_add_ps(y, beta);
+      if (RES) y = _mm256_add_ps(y, _mm256_loadu_ps(res + p * rw));
+      if (CLIP)
+        y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-1.0f)),
+                          _mm256_set1_ps(1.0f));
+      _mm256_storeu_ps(dst + p * ld, y);
+      if (BITS)
+        bits[p * bit_ld] = (unsigned char)_mm256_movemask_ps(
+            _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GE_OQ));
+    }
+  }
+}
+
+// A row of n pixels x NB blocks: 8 pixels a pass, the rest 4, 2 and 1.
+template <int NB, bool RES, bool CLIP, bool BITS>
+__attribute__((target("avx512f,avx512vpopcntdq,avx2"))) static void avx512_row(
+    const RowArgs &r, int64_t n) {
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) avx512_tile<8, NB, RES, CLIP, BITS>(r, p);
+  if (p + 4 <= n) {
+    avx512_tile<4, NB, RES, CLIP, BITS>(r, p);
+    p += 4;
+  }
+  if (p + 2 <= n) {
+    avx512_tile<2, NB, RES, CLIP, BITS>(r, p);
+    p += 2;
+  }
+  if (p < n) avx512_tile<1, NB, RES, CLIP, BITS>(r, p);
+}
+
+typedef void (*RowFn)(const RowArgs &, int64_t);
+static RowFn pick_avx512_row(int nb, bool res, bool clip, bool bits) {
+#define ROWS(NB)                                                             \
+  {avx512_row<NB, false, false, false>, avx512_row<NB, false, false, true>, \
+   avx512_row<NB, false, true, false>,  avx512_row<NB, false, true, true>,  \
+   avx512_row<NB, true, false, false>,  avx512_row<NB, true, false, true>,  \
+   avx512_row<NB, true, true, false>,   avx512_row<NB, true, true, true>}
+  static const RowFn fns[2][8] = {ROWS(1), ROWS(2)};
+#undef ROWS
+  return fns[nb - 1][res * 4 + clip * 2 + bits];
+}
+
+// Whether conv_avx512 takes a layer: full blocks, a residual (if any) with
+// its channels contiguous, at most 64 taps (a pixel's mask is one word).
+static bool avx512_takes(int isa, int64_t Og, const float *res, int64_t rc,
+                         int64_t T) {
+  return isa == ISA_AVX512 && Og % BLOCK == 0 && (!res || rc == 1) && T <= 64;
+}
+
+// mmbnn_conv on the AVX-512 layer path (its arguments; no nibbles).
+static void conv_avx512(
+    const u64 *in, const float *xf, int64_t N, int64_t H, int64_t W,
+    const u64 *wblk, const int32_t *wpop, int64_t G, int64_t Cg, int64_t Og,
+    int64_t KH, int64_t KW, int64_t sy, int64_t sx, int64_t py, int64_t px,
+    int64_t dy, int64_t dx, const float *alpha, const float *beta,
+    const float *res, int64_t rn, int64_t rh, int64_t rw, int clip, float *out,
+    int64_t OH, int64_t OW, u64 *out_bits, int threads) {
+  const int64_t Cgw = (Cg + 63) / 64, in_words = G * Cgw, T = KH * KW;
+  const int64_t K = T * Cgw, blocks = Og / BLOCK, O = G * Og;
+  const int64_t out_words = (O + 63) / 64;
+  // The plane the kernels read: the input's bits with py rows and px columns
+  // of zeros around them (the input itself if it is packed and unpadded).
+  const int64_t Hp = H + 2 * py, Wp = W + 2 * px;
+  const bool copy = !in || py || px;
+  std::vector<u64> plane(copy ? N * Hp * Wp * in_words : 0);
+  const u64 *src = copy ? plane.data() : in;
+  // The weights' counts per block and tap, 8 channels contiguous.
+  std::vector<int32_t> wc(G * blocks * T * BLOCK);
+  for (int64_t gb = 0; gb < G * blocks; ++gb)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < BLOCK; ++j)
+        wc[(gb * T + t) * BLOCK + j] = wpop[(gb * BLOCK + j) * T + t];
+  std::vector<int64_t> off(K);
+  for (int64_t ky = 0; ky < KH; ++ky)
+    for (int64_t kx = 0; kx < KW; ++kx)
+      for (int64_t i = 0; i < Cgw; ++i)
+        off[(ky * KW + kx) * Cgw + i] = (ky * dy * Wp + kx * dx) * in_words + i;
+  // Each output column's padded kernel columns (bit kx).
+  std::vector<uint64_t> col_out(OW);
+  for (int64_t ox = 0; ox < OW; ++ox) {
+    uint64_t m = 0;
+    for (int64_t kx = 0; kx < KW; ++kx) {
+      const int64_t ix = ox * sx - px + kx * dx;
+      if (ix < 0 || ix >= W) m |= (uint64_t)1 << kx;
+    }
+    col_out[ox] = m;
+  }
+  // Work items as mmbnn_conv's: rows, and ranges of 64 channels on small maps.
+  int64_t chunks = 1;
+  if (G == 1 && N * OH < 4 * threads)
+    chunks = std::min<int64_t>((blocks + 7) / 8,
+                               (4 * threads + N * OH - 1) / (N * OH));
+  const int64_t per_chunk = (((blocks + chunks - 1) / chunks + 7) / 8) * 8;
+  if (out_bits) std::memset(out_bits, 0, sizeof(u64) * N * OH * OW * out_words);
+  const RowFn row2 = pick_avx512_row(2, res, clip, out_bits);
+  const RowFn row1 = pick_avx512_row(1, res, clip, out_bits);
+#pragma omp parallel num_threads(threads)
+  {
+    if (copy) {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < N * H; ++r) {
+        u64 *d = plane.data() + ((r / H * Hp + r % H + py) * Wp + px) * in_words;
+        if (in)
+          std::memcpy(d, in + r * W * in_words, sizeof(u64) * W * in_words);
+        else
+          for (int64_t ix = 0; ix < W; ++ix)
+            for (int64_t g = 0; g < G; ++g)
+              pack_avx2(xf + (r * W + ix) * G * Cg + g * Cg, Cg,
+                        d + ix * in_words + g * Cgw);
+      }
+    }
+    std::vector<uint64_t> masks(OW);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < N * OH * chunks; ++item) {
+      const int64_t row = item / chunks, b_begin = (item % chunks) * per_chunk;
+      const int64_t b_end = std::min(blocks, b_begin + per_chunk);
+      const int64_t n = row / OH, oy = row % OH;
+      uint64_t row_out = 0;  // padded kernel rows (bit ky)
+      for (int64_t ky = 0; ky < KH; ++ky) {
+        const int64_t iy = oy * sy - py + ky * dy;
+        if (iy < 0 || iy >= H) row_out |= (uint64_t)1 << ky;
+      }
+      bool any = false;
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        uint64_t m = 0;
+        if (row_out | col_out[ox])
+          for (int64_t ky = 0; ky < KH; ++ky)
+            for (int64_t kx = 0; kx < KW; ++kx)
+              if ((row_out >> ky | col_out[ox] >> kx) & 1)
+                m |= (uint64_t)1 << (ky * KW + kx);
+        masks[ox] = m;
+        any = any || m;
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        const u64 *x = src + ((n * Hp + oy * sy) * Wp) * in_words + g * Cgw;
+        for (int64_t b = b_begin; b < b_end;) {
+          const int nb = b + 1 < b_end ? 2 : 1;
+          const int64_t gb = g * blocks + b, o0 = g * Og + b * BLOCK;
+          const RowArgs r = {
+              wblk + gb * K * BLOCK, K * BLOCK, x, sx * in_words, off.data(),
+              (int)K, any ? masks.data() : nullptr, wc.data() + gb * T * BLOCK,
+              (int)T, (int32_t)Cg, alpha + o0, beta + o0,
+              res ? res + n * rn + o0 + oy * rh : nullptr, rw, clip,
+              out + (row * OW) * O + o0, O,
+              out_bits ? reinterpret_cast<unsigned char *>(
+                             out_bits + row * OW * out_words) + o0 / 8
+                       : nullptr,
+              (int64_t)sizeof(u64) * out_words};
+          (nb == 2 ? row2 : row1)(r, OW);
+          b += nb;
+        }
+      }
+    }
+  }
+}
+#endif  // MMBNN_X86
+
 // Binary convolution of packed activations (in; or, if in is null, of the
 // sign bits of xf, a channels-last float tensor, packed here) with packed
 // weights, and the
@@ -413,6 +686,14 @@ extern "C" int mmbnn_conv(
     int64_t rc, int64_t rh, int64_t rw, int clip, float *out, int64_t OH,
     int64_t OW, u64 *out_bits, int isa, int threads) {
   if (!mmbnn_isa_supported(isa)) return -1;
+#ifdef MMBNN_X86
+  if (avx512_takes(isa, Og, res, rc, KH * KW)) {
+    conv_avx512(in, xf, N, H, W, wblk, wpop, G, Cg, Og, KH, KW, sy, sx, py, px,
+                dy, dx, alpha, beta, res, rn, rh, rw, clip, out, OH, OW,
+                out_bits, threads);
+    return 0;
+  }
+#endif
   const Kernel kernel = pick(isa);
   const Packer pack = pick_packer(isa);
   const Epilogue epilogue = pick_epilogue(isa);
@@ -529,26 +810,29 @@ extern "C" int mmbnn_conv(
             po[ox] = ident.data();
           }
         }
-        for (int64_t b = b_begin; b < b_end; ++b) {
-          const int64_t wo = (g * blocks + b) * K * BLOCK;
-          kernel(wblk + wo, wlo + wo, whi + wo, pa.data(), pb.data(),
-                 po.data(), (int)OW, (int)K, acc.data());
-          const int64_t o0 = g * Og + b * BLOCK;
+        // Block b's pixels [x0, x1) through the kernel, the padded taps'
+        // correction and the output transform.
+        auto run = [&](int64_t b, int64_t x0, int64_t x1) {
+          if (x1 <= x0) return;
+          const int64_t wo = (g * blocks + b) * K * BLOCK, o0 = g * Og + b * BLOCK;
           const int64_t nj = std::min<int64_t>(BLOCK, Og - b * BLOCK);
-          for (int64_t ox = 0; ox < OW; ++ox) {  // the gathered pixels
-            if (ox == lo) ox = hi;
-            if (ox >= OW) break;
+          int32_t *a0 = acc.data() + x0 * BLOCK;
+          kernel(wblk + wo, wlo + wo, whi + wo, pa.data() + x0, pb.data() + x0,
+                 po.data() + x0, (int)(x1 - x0), (int)K, a0);
+          for (int64_t ox = x0; ox < x1; ++ox) {
             if (nvalid[ox] == T) continue;
             int32_t *a = acc.data() + ox * BLOCK;  // padded taps: take their
             for (int64_t tap = 0; tap < T; ++tap)  // weights' counts out
               if (!valid[ox * T + tap])
                 for (int64_t j = 0; j < nj; ++j) a[j] -= wpop[(o0 + j) * T + tap];
           }
-          RowOut ro = {alpha + o0, beta + o0,
-                       res ? res + n * rn + o0 * rc + oy * rh : nullptr, rc, rw,
-                       clip, orow + o0, O, nj, brow, out_words, o0};
-          epilogue(ro, acc.data(), n_in.data(), OW);
-        }
+          const float *r = res ? res + n * rn + o0 * rc + oy * rh + x0 * rw : nullptr;
+          RowOut ro = {alpha + o0, beta + o0, r, rc, rw, clip, orow + o0 + x0 * O,
+                       O, nj, brow ? brow + x0 * out_words : nullptr, out_words,
+                       o0};
+          epilogue(ro, a0, n_in.data() + x0, x1 - x0);
+        };
+        for (int64_t b = b_begin; b < b_end; ++b) run(b, 0, OW);
       }
     }
   }
