@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from .xnor_layers import fold_batch_norm
 
-__all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms',
+__all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_max_pools',
            'quantize_float_layers']
 
 QMAX = 127  # 7-bit activations (reduce_range)
@@ -63,6 +63,7 @@ class _Int8Layer(nn.Module):
         self.op = op
         self.in_scale, self.in_zero_point = activation_qparams(*in_range)
         self.op.scale, self.op.zero_point = activation_qparams(*out_range)
+        self.pool = None  # a max-pool on the uint8 output (fuse_max_pools)
 
     def forward(self, x):
         if x.device.type != 'cpu':
@@ -71,7 +72,10 @@ class _Int8Layer(nn.Module):
                 f'engine; the input is on {x.device}')
         q = torch.quantize_per_tensor(x.float(), self.in_scale,
                                       self.in_zero_point, torch.quint8)
-        return self.op(q).dequantize()
+        y = self.op(q)
+        if self.pool is not None:
+            y = self.pool(y)
+        return y.dequantize()
 
     def extra_repr(self):
         return (f'in_scale={self.in_scale:.4g}, in_zero_point='
@@ -146,6 +150,32 @@ def fold_batch_norms(model: nn.Module) -> int:
     return count
 
 
+def fuse_max_pools(model: nn.Module) -> int:
+    """Move each ``nn.MaxPool2d`` that follows an ``Int8Conv2d`` in an
+    ``nn.Sequential`` (``nn.Identity`` between them allowed: a folded BN)
+    into it, to run on the conv's uint8 output before it is dequantized
+    (a quarter of the bytes, the quantized engine's pool), and put an
+    ``nn.Identity`` in its place. Exact: dequantizing, ``(q - zero_point)
+    * scale`` with ``scale > 0``, keeps the order of values, so the max of
+    the dequantized values is the dequantized max. Returns the count."""
+    count = 0
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        conv = None
+        for name, module in list(seq._modules.items()):
+            if isinstance(module, Int8Conv2d) and module.pool is None:
+                conv = module
+            elif type(module) is nn.MaxPool2d and conv is not None:
+                conv.pool = module
+                seq._modules[name] = nn.Identity()
+                conv = None
+                count += 1
+            elif type(module) is not nn.Identity:
+                conv = None
+    return count
+
+
 def quantize_float_layers(model: nn.Module, batches: Iterable,
                           forward: Callable = None) -> int:
     """Replace, in place, every float ``nn.Conv2d`` and ``nn.Linear`` of
@@ -153,8 +183,9 @@ def quantize_float_layers(model: nn.Module, batches: Iterable,
     by its int8 twin, calibrated on the activation ranges seen while
     ``forward(model, batch)`` (default ``model(batch)``) runs each of
     ``batches``. Eval-mode BNs right after a float conv are folded into it
-    first (``fold_batch_norms``). Returns the number of layers replaced;
-    the model is put in eval mode."""
+    first (``fold_batch_norms``), and a max-pool right after an int8 conv
+    then runs on its uint8 output (``fuse_max_pools``). Returns the number
+    of layers replaced; the model is put in eval mode."""
     if any(p.device.type != 'cpu' for p in model.parameters()):
         raise RuntimeError('int8 layers run on the CPU only; move the model '
                            'to the CPU first')
@@ -200,4 +231,5 @@ def quantize_float_layers(model: nn.Module, batches: Iterable,
         setattr(owner, child, layer(module, (low_in, high_in),
                                     (low_out, high_out)))
         replaced += 1
+    fuse_max_pools(model)
     return replaced

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from mmbnn.deploy.int8 import (QMAX, Int8Conv2d, Int8Linear,
                                activation_qparams, fold_batch_norms,
-                               quantize_float_layers, weight_scales)
+                               fuse_max_pools, quantize_float_layers,
+                               weight_scales)
 from toy import randomize_norms
 from mmbnn.models.layers.binary import BinaryConv2d
 
@@ -86,6 +87,30 @@ def test_fold_batch_norms_keeps_the_outputs():
                                       nn.Conv2d, nn.Identity, nn.BatchNorm2d]
     training = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
     assert fold_batch_norms(training) == 0  # batch statistics: not foldable
+
+
+def test_max_pool_on_the_uint8_output_is_exact():
+    """A stem's int8 conv, folded BN and max-pool: the pool moved onto the
+    conv's uint8 output gives exactly the float pool of its dequantized
+    output (padding included); a pool that does not directly follow an
+    int8 conv (a ReLU between) stays where it is."""
+    torch.manual_seed(0)
+    stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.BatchNorm2d(8),
+                         nn.MaxPool2d(3, 2, 1), nn.Conv2d(8, 8, 1),
+                         nn.ReLU(), nn.MaxPool2d(2))
+    randomize_norms(stem, seed=1).eval()
+    x = torch.randn(2, 3, 30, 30)
+    with torch.no_grad():
+        assert quantize_float_layers(stem, [x]) == 2
+        assert [type(m) for m in stem] == [
+            Int8Conv2d, nn.Identity, nn.Identity, Int8Conv2d, nn.ReLU,
+            nn.MaxPool2d]
+        fused = stem[0](x)
+        pool, stem[0].pool = stem[0].pool, None
+        assert isinstance(pool, nn.MaxPool2d)
+        expected = F.max_pool2d(stem[0](x), 3, 2, 1)
+    assert torch.equal(fused, expected)
+    assert fuse_max_pools(stem) == 0  # nothing left to fuse
 
 
 class Net(nn.Module):
