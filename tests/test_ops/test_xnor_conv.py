@@ -151,10 +151,13 @@ def test_conv_arguments_that_do_not_fit_are_refused():
 def test_pack_activations_of_any_layout_and_dtype(monkeypatch, isa):
     """The packed sign bits of [N, C, H, W] inputs, NCHW or channels-last,
     in float32 (the library) or other dtypes (PyTorch), per group, against
-    pack_bits of the signs taken by hand."""
+    pack_bits of the signs taken by hand; 0 and -0 give a 1 bit, NaN a 0
+    bit (as ``x >= 0``), also in a word's last, partly filled lanes."""
     force_isa(monkeypatch, isa)
     x = torch.randn(2, 70, 3, 5, generator=torch.Generator().manual_seed(11))
     x[1, 3, 2, 4] = 0.0
+    x[0, 68, 1, 1], x[0, 69, 1, 1] = -0.0, float('nan')
+    x[1, 33, 0, 0] = float('nan')
     for groups in (1, 2):
         bits = (x >= 0).permute(0, 2, 3, 1).reshape(2, 3, 5, groups, -1)
         expected = pack_bit_words(bits).reshape(2, 3, 5, -1)

@@ -300,12 +300,50 @@ __attribute__((target("avx2,popcnt"))) static void pack_avx2(const float *x,
   for (; c < n; ++c) d[c / 64] |= (u64)(x[c] >= 0.0f) << (c % 64);
 }
 
+// 16 floats a compare, straight into a mask register; the tail's lanes
+// past n masked off (no bits, whatever they hold).
+__attribute__((target("avx512f"))) static inline void pack_avx512(
+    const float *x, int64_t n, u64 *d) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t w = 0; w * 64 < n; ++w) {
+    u64 word = 0;
+    for (int j = 0; j < 4; ++j) {
+      const int64_t c = w * 64 + j * 16;
+      if (c >= n) break;
+      const __mmask16 live = n - c >= 16 ? (__mmask16)0xffff
+                                         : (__mmask16)((1u << (n - c)) - 1);
+      // _CMP_GE_OQ: false for NaN, true for -0, as (x >= 0) is.
+      word |= (u64)_mm512_mask_cmp_ps_mask(
+                  live, _mm512_maskz_loadu_ps(live, x + c), zero, _CMP_GE_OQ)
+              << (16 * j);
+    }
+    d[w] = word;
+  }
+}
+
+__attribute__((target("avx512f"))) static void pack_avx512_call(
+    const float *x, int64_t n, u64 *d) {
+  pack_avx512(x, n, d);
+}
+
+// W pixels of a channels-last float row (C = G * Cg channels a pixel) into
+// their words, pixel after pixel in_words apart, each group from a new word.
+__attribute__((target("avx512f"))) static void pack_row_avx512(
+    const float *x, int64_t W, int64_t G, int64_t Cg, u64 *d,
+    int64_t in_words) {
+  const int64_t Cgw = (Cg + 63) / 64;
+  for (int64_t ix = 0; ix < W; ++ix)
+    for (int64_t g = 0; g < G; ++g)
+      pack_avx512(x + (ix * G + g) * Cg, Cg, d + ix * in_words + g * Cgw);
+}
+
 #endif  // MMBNN_X86
 
 typedef void (*Packer)(const float *, int64_t, u64 *);
 static Packer pick_packer(int isa) {
 #ifdef MMBNN_X86
-  if (isa == ISA_AVX2 || isa == ISA_AVX512) return pack_avx2;
+  if (isa == ISA_AVX512) return pack_avx512_call;
+  if (isa == ISA_AVX2) return pack_avx2;
 #endif
   return pack_scalar;
 }
@@ -618,10 +656,7 @@ static void conv_avx512(
         if (in)
           std::memcpy(d, in + r * W * in_words, sizeof(u64) * W * in_words);
         else
-          for (int64_t ix = 0; ix < W; ++ix)
-            for (int64_t g = 0; g < G; ++g)
-              pack_avx2(xf + (r * W + ix) * G * Cg + g * Cg, Cg,
-                        d + ix * in_words + g * Cgw);
+          pack_row_avx512(xf + r * W * G * Cg, W, G, Cg, d, in_words);
       }
     }
     std::vector<uint64_t> masks(OW);
