@@ -446,9 +446,10 @@ static Epilogue pick_epilogue(int isa) {
 // taps (its mask, bit t for tap t) are subtracted before the transform.
 // Two blocks make one 16-lane transform (their counts' low halves joined by
 // one permute): half the instructions a channel of two 8-lane ones, which
-// matters where K is small (a 64-channel 3x3 layer: 9 words a pixel). The
-// transform's operations are epilogue_avx2's, in its order: the same
-// rounding. A pixel's NB * 8 sign bits are NB whole bytes.
+// matters where K is small (a 64-channel 3x3 layer: 9 words a pixel); one
+// block takes the low 8 lanes. The transform's operations are
+// epilogue_avx2's, in its order: the same rounding. A pixel's NB * 8 sign
+// bits are NB whole bytes.
 struct RowArgs {
   const u64 *w;              // the first block's weights
   int64_t wb;                // words between blocks' weights
@@ -502,64 +503,40 @@ avx512_tile(const RowArgs &r, int64_t p0) {
   float *__restrict dst = r.dst + p0 * r.ld;
   unsigned char *__restrict bits = BITS ? r.bits + p0 * r.bit_ld : nullptr;
   const int64_t rw = r.rw, ld = r.ld, bit_ld = r.bit_ld;
-  if constexpr (NB == 2) {
-    const __m512 alpha = _mm512_loadu_ps(r.alpha), beta = _mm512_loadu_ps(r.beta);
-    const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16,
-                                                 18, 20, 22, 24, 26, 28, 30);
+  // The NB * 8 channels' lanes of a 16-lane register (one block: the low 8).
+  const __mmask16 lanes = NB == 2 ? 0xffff : 0x00ff;
+  const __m512 alpha = _mm512_maskz_loadu_ps(lanes, r.alpha);
+  const __m512 beta = _mm512_maskz_loadu_ps(lanes, r.beta);
+  const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16,
+                                               18, 20, 22, 24, 26, 28, 30);
 #pragma GCC unroll 16
-    for (int p = 0; p < PX; ++p) {
-      __m512i a = _mm512_permutex2var_epi32(s[0][p], low_halves, s[1][p]);
-      __m512i n_in = _mm512_set1_epi32(n_all);
-      if (masks && masks[p]) {
-        __m512i c = _mm512_setzero_si512();
-        for (uint64_t m = masks[p]; m; m &= m - 1) {
-          const int32_t *t = wc + 8 * __builtin_ctzll(m);
-          c = _mm512_add_epi32(c, _mm512_inserti64x4(
-              _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)t)),
-              _mm256_loadu_si256((const __m256i *)(t + 8 * T)), 1));
-        }
-        a = _mm512_sub_epi32(a, c);
-        n_in = _mm512_set1_epi32(cg * (T - __builtin_popcountll(masks[p])));
+  for (int p = 0; p < PX; ++p) {
+    __m512i a = _mm512_permutex2var_epi32(s[0][p], low_halves, s[NB - 1][p]);
+    __m512i n_in = _mm512_set1_epi32(n_all);
+    if (masks && masks[p]) {
+      __m512i c = _mm512_setzero_si512();
+      for (uint64_t m = masks[p]; m; m &= m - 1) {
+        const int32_t *t = wc + 8 * __builtin_ctzll(m);
+        c = _mm512_add_epi32(c, _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)t)),
+            NB == 2 ? _mm256_loadu_si256((const __m256i *)(t + 8 * T))
+                    : _mm256_setzero_si256(), 1));
       }
-      const __m512i dot = _mm512_sub_epi32(n_in, _mm512_slli_epi32(a, 1));
-      __m512 y = _mm512_mul_ps(alpha, _mm512_cvtepi32_ps(dot));
-      y = _mm512_add_ps(y, beta);
-      if (RES) y = _mm512_add_ps(y, _mm512_loadu_ps(res + p * rw));
-      if (CLIP)
-        y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-1.0f)),
-                          _mm512_set1_ps(1.0f));
-      _mm512_storeu_ps(dst + p * ld, y);
-      if (BITS) {
-        const uint16_t m = (uint16_t)_mm512_cmp_ps_mask(y, _mm512_setzero_ps(),
-                                                        _CMP_GE_OQ);
-        std::memcpy(bits + p * bit_ld, &m, sizeof(m));
-      }
+      a = _mm512_sub_epi32(a, c);
+      n_in = _mm512_set1_epi32(cg * (T - __builtin_popcountll(masks[p])));
     }
-  } else {
-    const __m256 alpha = _mm256_loadu_ps(r.alpha), beta = _mm256_loadu_ps(r.beta);
-#pragma GCC unroll 16
-    for (int p = 0; p < PX; ++p) {
-      __m256i a = _mm512_cvtepi64_epi32(s[0][p]);
-      __m256i n_in = _mm256_set1_epi32(n_all);
-      if (masks && masks[p]) {
-        __m256i c = _mm256_setzero_si256();
-        for (uint64_t m = masks[p]; m; m &= m - 1)
-          c = _mm256_add_epi32(c, _mm256_loadu_si256(
-              (const __m256i *)(wc + 8 * __builtin_ctzll(m))));
-        a = _mm256_sub_epi32(a, c);
-        n_in = _mm256_set1_epi32(cg * (T - __builtin_popcountll(masks[p])));
-      }
-      const __m256i dot = _mm256_sub_epi32(n_in, _mm256_slli_epi32(a, 1));
-      __m256 y = _mm256_mul_ps(alpha, _mm256_cvtepi32_ps(dot));
-      y = _mm256_add_ps(y, beta);
-      if (RES) y = _mm256_add_ps(y, _mm256_loadu_ps(res + p * rw));
-      if (CLIP)
-        y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(-1.0f)),
-                          _mm256_set1_ps(1.0f));
-      _mm256_storeu_ps(dst + p * ld, y);
-      if (BITS)
-        bits[p * bit_ld] = (unsigned char)_mm256_movemask_ps(
-            _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GE_OQ));
+    const __m512i dot = _mm512_sub_epi32(n_in, _mm512_slli_epi32(a, 1));
+    __m512 y = _mm512_mul_ps(alpha, _mm512_cvtepi32_ps(dot));
+    y = _mm512_add_ps(y, beta);
+    if (RES) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(lanes, res + p * rw));
+    if (CLIP)
+      y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(-1.0f)),
+                        _mm512_set1_ps(1.0f));
+    _mm512_mask_storeu_ps(dst + p * ld, lanes, y);
+    if (BITS) {
+      const uint16_t m = (uint16_t)_mm512_cmp_ps_mask(y, _mm512_setzero_ps(),
+                                                      _CMP_GE_OQ);
+      std::memcpy(bits + p * bit_ld, &m, NB);  // little-endian: low byte first
     }
   }
 }
