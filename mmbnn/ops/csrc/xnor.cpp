@@ -435,6 +435,19 @@ static Epilogue pick_epilogue(int isa) {
   return epilogue_scalar;
 }
 
+// A conv's work items: output rows, and when there are few rows for the
+// threads (small maps), ranges of 64 output channels (one word of out_bits,
+// so that no two threads write the same word) within a row. Returns the
+// ranges a row; *per_chunk: the blocks of 8 channels a range.
+static int64_t row_chunks(int64_t G, int64_t rows, int64_t blocks,
+                          int threads, int64_t *per_chunk) {
+  int64_t chunks = 1;
+  if (G == 1 && rows < 4 * threads)
+    chunks = std::min<int64_t>((blocks + 7) / 8, (4 * threads + rows - 1) / rows);
+  *per_chunk = (((blocks + chunks - 1) / chunks + 7) / 8) * 8;
+  return chunks;
+}
+
 #ifdef MMBNN_X86
 // ---------------------------------------------------------------------------
 // The AVX-512 layer path (full blocks of 8 output channels, a channels-last
@@ -615,12 +628,8 @@ static void conv_avx512(
     }
     col_out[ox] = m;
   }
-  // Work items as mmbnn_conv's: rows, and ranges of 64 channels on small maps.
-  int64_t chunks = 1;
-  if (G == 1 && N * OH < 4 * threads)
-    chunks = std::min<int64_t>((blocks + 7) / 8,
-                               (4 * threads + N * OH - 1) / (N * OH));
-  const int64_t per_chunk = (((blocks + chunks - 1) / chunks + 7) / 8) * 8;
+  int64_t per_chunk;
+  const int64_t chunks = row_chunks(G, N * OH, blocks, threads, &per_chunk);
   if (out_bits) std::memset(out_bits, 0, sizeof(u64) * N * OH * OW * out_words);
   const RowFn row2 = pick_avx512_row(2, res, clip, out_bits);
   const RowFn row1 = pick_avx512_row(1, res, clip, out_bits);
@@ -736,14 +745,8 @@ extern "C" int mmbnn_conv(
   const int64_t right = W - 1 - (KW - 1) * dx + px;
   const int64_t cx1 = std::max<int64_t>(
       cx0, std::min<int64_t>(OW, right < 0 ? 0 : right / sx + 1));
-  // Work items: output rows, and when there are few rows for the threads
-  // (small maps), ranges of 64 output channels (one word of out_bits, so
-  // that no two threads write the same word) within a row.
-  int64_t chunks = 1;
-  if (G == 1 && N * OH < 4 * threads)
-    chunks = std::min<int64_t>((blocks + 7) / 8,
-                               (4 * threads + N * OH - 1) / (N * OH));
-  const int64_t per_chunk = (((blocks + chunks - 1) / chunks + 7) / 8) * 8;
+  int64_t per_chunk;
+  const int64_t chunks = row_chunks(G, N * OH, blocks, threads, &per_chunk);
   if (out_bits) std::memset(out_bits, 0, sizeof(u64) * N * OH * OW * out_words);
 #pragma omp parallel num_threads(threads)
   {
