@@ -28,7 +28,7 @@ custom_hooks = [
     dict(type='NumClassCheckHook'),
     _base_.dte_scheduler,
     dict(type='RBDHook',
-         teacher_config='configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
+         teacher_config=_base_.fp_teacher_config,
          teacher_checkpoint=_base_.fp_detector, layers=None,
          loss_weight=1.0),
     dict(type='BNNDiagnosticsHook'),

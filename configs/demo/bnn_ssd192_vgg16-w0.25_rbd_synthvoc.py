@@ -2,8 +2,8 @@
 # binary backbone starts from the binary classifier pretrained on the
 # generated ImageNet-layout set (bnn_vgg16-w0.25_synthimagenet.py), whose neck
 # and head start from the full-precision demo detector
-# (ssd192_vgg16-w0.25_fp_synthvoc.py), and which trains with DIR-Net's RBD
-# with that FP detector as teacher. Each hand-off is a strict 'Pretrained'
+# (ssd192_vgg16-w0.25_fp_pretrained_synthvoc.py), and which trains with
+# DIR-Net's RBD with that FP detector as teacher. Each hand-off is a strict 'Pretrained'
 # init (a key that does not fit is an error). tools/demo.py runs the earlier
 # steps and points here with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretrained classifier>
@@ -13,6 +13,7 @@
 _base_ = ['./bnn_ssd192_vgg16-w0.25_synthvoc.py']
 pretrained_backbone = 'work_dirs/demo/backbone/epoch_13.pth'
 fp_detector = 'work_dirs/demo/fp/epoch_9.pth'
+fp_teacher_config = 'configs/demo/ssd192_vgg16-w0.25_fp_pretrained_synthvoc.py'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.',
                                 checkpoint=pretrained_backbone)),
@@ -34,9 +35,10 @@ custom_hooks = [
     dict(type='EpochSeedHook'),
     dict(type='NumClassCheckHook'),
     _base_.dte_scheduler,
-    # The teacher is the FP demo detector: same module names and feature
-    # shapes; it has ReLUs and no shortcuts, hence an explicit config.
+    # The teacher is the FP demo detector, the BNN's FP twin (same module
+    # names, feature shapes and shortcuts; ReLUs where the BNN has none),
+    # hence an explicit config.
     dict(type='RBDHook',
-         teacher_config='configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
+         teacher_config=fp_teacher_config,
          teacher_checkpoint=fp_detector, layers=None, loss_weight=1.0),
 ]

@@ -4,10 +4,16 @@
 # neck and head from scratch; 9 epochs, what the demo's 15 minutes leave it
 # (its mAP still rose from 6 to 12: 0.102 -> 0.195 on 2026-12-02;
 # tools/experiments/recipe_benchmark.py trains it longer). The demo's teacher (tools/demo.py passes the
-# checkpoint it trained).
+# checkpoint it trained), hence the BNN's FP twin: the same Bi-Real
+# shortcuts (parameter-free: the FP classifier's weights load as they are),
+# ReLUs where the BNN has its signs. RBD aligns the BNN's block outputs,
+# sums carried by those shortcuts, with the teacher's: from a teacher
+# without them RBD cost the BNN mAP, from this one it helped
+# (docs/benchmarks.md, "RBD's teacher and weight").
 _base_ = ['./ssd192_vgg16-w0.25_fp_synthvoc.py']
 pretrained_backbone = 'work_dirs/demo/fp_backbone/epoch_8.pth'
-model = dict(backbone=dict(init_cfg=dict(type='Pretrained', prefix='backbone.',
+model = dict(backbone=dict(shortcuts=True, duplicate_shortcuts=True,
+                           init_cfg=dict(type='Pretrained', prefix='backbone.',
                                          checkpoint=pretrained_backbone)))
 max_epochs = 9
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
