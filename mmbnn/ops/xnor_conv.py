@@ -40,8 +40,9 @@ class PackedWeight:
     """A binary conv's weight signs in the kernels' layouts.
 
     ``bits``: int64 ``[O, KH, KW, Cgw]`` (the file layout); ``blocks``: the
-    same words regrouped ``BLOCK`` output channels at a time; ``popcounts``: int32
-    ``[O, KH * KW]``, what a padded tap subtracts.
+    same words regrouped ``BLOCK`` output channels at a time; ``popcounts``:
+    int32 ``[G, blocks, KH * KW, BLOCK]``, each output channel's count of
+    ones in each tap (what a padded tap subtracts), grouped as the blocks.
     """
     BLOCK = BLOCK
 
@@ -66,9 +67,14 @@ class PackedWeight:
         # The AVX2 kernel's operands: each byte's low and high nibble.
         self.low_nibbles = self.blocks & _NIBBLES
         self.high_nibbles = (self.blocks >> 4) & _NIBBLES
+        # Per output channel and tap, what a padded tap (zero words) meets:
+        # laid out as the blocks, [G, blocks, tap, BLOCK] (padding channels 0).
         by = bits.contiguous().view(torch.uint8).view(o, kh * kw, cgw * 8)
-        self.popcounts = _BYTE_POPCOUNT[by.long()].sum(-1, dtype=torch.int32) \
-            .contiguous()
+        counts = _BYTE_POPCOUNT[by.long()].sum(-1, dtype=torch.int32)
+        counts = F.pad(counts.view(groups, og, kh * kw),
+                       (0, 0, 0, nb * self.BLOCK - og))
+        self.popcounts = counts.view(groups, nb, self.BLOCK, kh * kw) \
+            .transpose(2, 3).contiguous()
 
     def signs(self) -> torch.Tensor:
         """The weight as +-1 float32 ``[O, Cg, KH, KW]``."""

@@ -6,7 +6,8 @@
 // bits 0); weights per output channel ([G][Og/8 blocks][tap][Cgw][8 channels]).
 // For +-1 vectors a, w of length n, dot(a, w) = n - 2 popcount(a XOR w). A
 // padded tap contributes nothing (a zero is neither +1 nor -1): its patch words
-// are 0, and the popcount of the weight words it met is subtracted again.
+// are 0, and the popcount of the weight words it met is subtracted again
+// (wpop: those counts, laid out as the weights, [G][blocks][tap][8]).
 //
 // One source for every instruction set: on x86 the AVX-512 and AVX2 kernels
 // carry GCC target attributes, so the library is built without -march=native
@@ -607,12 +608,6 @@ static void conv_avx512(
   const bool copy = !in || py || px;
   std::vector<u64> plane(copy ? N * Hp * Wp * in_words : 0);
   const u64 *src = copy ? plane.data() : in;
-  // The weights' counts per block and tap, 8 channels contiguous.
-  std::vector<int32_t> wc(G * blocks * T * BLOCK);
-  for (int64_t gb = 0; gb < G * blocks; ++gb)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < BLOCK; ++j)
-        wc[(gb * T + t) * BLOCK + j] = wpop[(gb * BLOCK + j) * T + t];
   std::vector<int64_t> off(K);
   for (int64_t ky = 0; ky < KH; ++ky)
     for (int64_t kx = 0; kx < KW; ++kx)
@@ -674,7 +669,7 @@ static void conv_avx512(
           const int64_t gb = g * blocks + b, o0 = g * Og + b * BLOCK;
           const RowArgs r = {
               wblk + gb * K * BLOCK, K * BLOCK, x, sx * in_words, off.data(),
-              (int)K, any ? masks.data() : nullptr, wc.data() + gb * T * BLOCK,
+              (int)K, any ? masks.data() : nullptr, wpop + gb * T * BLOCK,
               (int)T, (int32_t)Cg, alpha + o0, beta + o0,
               res ? res + n * rn + o0 + oy * rh : nullptr, rw, clip,
               out + (row * OW) * O + o0, O,
@@ -839,7 +834,8 @@ extern "C" int mmbnn_conv(
             int32_t *a = acc.data() + ox * BLOCK;  // padded taps: take their
             for (int64_t tap = 0; tap < T; ++tap)  // weights' counts out
               if (!valid[ox * T + tap])
-                for (int64_t j = 0; j < nj; ++j) a[j] -= wpop[(o0 + j) * T + tap];
+                for (int64_t j = 0; j < nj; ++j)
+                  a[j] -= wpop[((g * blocks + b) * T + tap) * BLOCK + j];
           }
           const float *r = res ? res + n * rn + o0 * rc + oy * rh + x0 * rw : nullptr;
           RowOut ro = {alpha + o0, beta + o0, r, rc, rw, clip, orow + o0 + x0 * O,
