@@ -153,9 +153,9 @@ def fold_batch_norms(model: nn.Module) -> int:
 def fuse_max_pools(model: nn.Module) -> int:
     """Move each ``nn.MaxPool2d`` that follows an ``Int8Conv2d`` in an
     ``nn.Sequential`` (``nn.Identity`` between them allowed: a folded BN)
-    into it, to run on the conv's uint8 output before it is dequantized
-    (a quarter of the bytes, the quantized engine's pool), and put an
-    ``nn.Identity`` in its place. Exact: dequantizing, ``(q - zero_point)
+    into it (one that returns indices stays), to run on the conv's uint8
+    output before it is dequantized (a quarter of the bytes, the quantized
+    engine's pool), and put an ``nn.Identity`` in its place. Exact: dequantizing, ``(q - zero_point)
     * scale`` with ``scale > 0``, keeps the order of values, so the max of
     the dequantized values is the dequantized max. Returns the count."""
     count = 0
@@ -166,7 +166,8 @@ def fuse_max_pools(model: nn.Module) -> int:
         for name, module in list(seq._modules.items()):
             if isinstance(module, Int8Conv2d) and module.pool is None:
                 conv = module
-            elif type(module) is nn.MaxPool2d and conv is not None:
+            elif (type(module) is nn.MaxPool2d and conv is not None
+                  and not module.return_indices):
                 conv.pool = module
                 seq._modules[name] = nn.Identity()
                 conv = None
