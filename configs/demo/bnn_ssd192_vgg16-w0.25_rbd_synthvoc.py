@@ -3,8 +3,8 @@
 # generated ImageNet-layout set (bnn_vgg16-w0.25_synthimagenet.py), whose neck
 # and head start from the full-precision demo detector
 # (ssd192_vgg16-w0.25_fp_pretrained_synthvoc.py), and which trains with
-# DIR-Net's RBD with that FP detector as teacher. Each hand-off is a strict 'Pretrained'
-# init (a key that does not fit is an error). tools/demo.py runs the earlier
+# DIR-Net's RBD with that FP detector as teacher. Each hand-off is a strict
+# 'Pretrained' init (a key that does not fit is an error). tools/demo.py runs the earlier
 # steps and points here with
 #   --cfg-options model.backbone.init_cfg.checkpoint=<pretrained classifier>
 #                 model.neck.init_cfg.0.checkpoint=<FP detector>

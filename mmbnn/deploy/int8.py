@@ -155,9 +155,10 @@ def fuse_max_pools(model: nn.Module) -> int:
     ``nn.Sequential`` (``nn.Identity`` between them allowed: a folded BN)
     into it (one that returns indices stays), to run on the conv's uint8
     output before it is dequantized (a quarter of the bytes, the quantized
-    engine's pool), and put an ``nn.Identity`` in its place. Exact: dequantizing, ``(q - zero_point)
-    * scale`` with ``scale > 0``, keeps the order of values, so the max of
-    the dequantized values is the dequantized max. Returns the count."""
+    engine's pool), and put an ``nn.Identity`` in its place. Exact:
+    dequantizing, ``(q - zero_point) * scale`` with ``scale > 0``, keeps the
+    order of values, so the max of the dequantized values is the dequantized
+    max. Returns the count."""
     count = 0
     for seq in model.modules():
         if not isinstance(seq, nn.Sequential):

@@ -58,23 +58,28 @@ class PackedWeight:
         self.bits, self.in_channels, self.groups = bits.contiguous(), \
             in_channels, groups
         self.out_channels, self.kernel_size = o, (kh, kw)
-        og = o // groups
-        nb = (og + self.BLOCK - 1) // self.BLOCK
-        w = bits.view(groups, og, kh * kw * cgw)
-        w = F.pad(w, (0, 0, 0, nb * self.BLOCK - og))
-        self.blocks = w.view(groups, nb, self.BLOCK, -1).transpose(2, 3) \
-            .contiguous()
+        self.blocks = self._by_blocks(bits.view(o, kh * kw * cgw), groups)
         # The AVX2 kernel's operands: each byte's low and high nibble.
         self.low_nibbles = self.blocks & _NIBBLES
         self.high_nibbles = (self.blocks >> 4) & _NIBBLES
-        # Per output channel and tap, what a padded tap (zero words) meets:
-        # laid out as the blocks, [G, blocks, tap, BLOCK] (padding channels 0).
+        # Per output channel and tap, what a padded tap (zero words) meets,
+        # laid out as the blocks.
         by = bits.contiguous().view(torch.uint8).view(o, kh * kw, cgw * 8)
-        counts = _BYTE_POPCOUNT[by.long()].sum(-1, dtype=torch.int32)
-        counts = F.pad(counts.view(groups, og, kh * kw),
-                       (0, 0, 0, nb * self.BLOCK - og))
-        self.popcounts = counts.view(groups, nb, self.BLOCK, kh * kw) \
-            .transpose(2, 3).contiguous()
+        self.popcounts = self._by_blocks(
+            _BYTE_POPCOUNT[by.long()].sum(-1, dtype=torch.int32), groups)
+
+    @classmethod
+    def _by_blocks(cls, per_channel: torch.Tensor, groups: int):
+        """``[O, L]`` per output channel as ``[G, blocks, L, BLOCK]``:
+        ``BLOCK`` output channels contiguous, a group's last block padded
+        with zero channels."""
+        o, length = per_channel.shape
+        og = o // groups
+        nb = (og + cls.BLOCK - 1) // cls.BLOCK
+        t = F.pad(per_channel.view(groups, og, length),
+                  (0, 0, 0, nb * cls.BLOCK - og))
+        return t.view(groups, nb, cls.BLOCK, length).transpose(2, 3) \
+            .contiguous()
 
     def signs(self) -> torch.Tensor:
         """The weight as +-1 float32 ``[O, Cg, KH, KW]``."""
