@@ -10,9 +10,10 @@ import torch
 import torch.nn as nn
 
 from mmbnn.models.layers.binary import BinaryConv2d, BinaryLinear
-from mmbnn.ops import imb_standardize, power_of_two_scale
+from mmbnn.ops import imb_standardize, native, power_of_two_scale
 from mmbnn.ops.bits import pack_bit_words
-from mmbnn.ops.xnor_conv import PackedWeight, xnor_conv2d
+from mmbnn.ops.native import select_isa
+from mmbnn.ops.xnor_conv import ConvCall, PackedWeight, xnor_conv2d
 
 __all__ = ['XnorConv2d', 'XnorLinear']
 
@@ -162,15 +163,23 @@ class XnorConv2d(nn.Module):
             raise ValueError(f'XnorConv2d takes [N, C, H, W], got {tuple(x.shape)}')
         packed = _cached_bits(x) if self.groups == 1 else None
         alpha, beta = self._affine(norm)
+        isa = select_isa()
         device = x.device
-        if device.type != 'cpu':  # the kernels are CPU code
-            x = x.cpu()
-            residual = residual.cpu() if residual is not None else None
-        y, bits = xnor_conv2d(
-            x.float(), self.packed_weight(), self.stride, self.padding,
-            self.dilation, alpha, beta,
-            residual.float() if residual is not None else None, clip, packed,
-            want_bits)
+        if device.type == 'cpu' and x.dtype == torch.float32 and \
+                isa != 'reference':
+            y, bits = self._conv_call(x, packed, alpha, beta, norm, residual,
+                                      clip, want_bits, isa)(x, packed, residual)
+        else:
+            if device.type != 'cpu':  # the kernels are CPU code
+                x = x.cpu()
+                residual = residual.cpu() if residual is not None else None
+            y, bits = xnor_conv2d(
+                x.float(), self.packed_weight(), self.stride, self.padding,
+                self.dilation, alpha, beta,
+                residual.float() if residual is not None else None, clip,
+                packed, want_bits, isa)
+            y = y.to(device=device, dtype=x.dtype if x.is_floating_point()
+                     else y.dtype)
         fused = norm is not None or residual is not None or clip
         if not fused and (x.is_contiguous() or not x.is_contiguous(
                 memory_format=torch.channels_last)):
@@ -178,11 +187,27 @@ class XnorConv2d(nn.Module):
             # then compute exactly as in the PyTorch model. Fused blocks stay
             # channels-last, the layout their kernels read and write.
             y = y.contiguous()
-        y = y.to(device=device, dtype=x.dtype if x.is_floating_point() else
-                 y.dtype)
         if bits is not None and device.type == 'cpu':
             setattr(y, _BITS, (bits, y._version))
         return y
+
+    def _conv_call(self, x, packed, alpha, beta, norm, residual, clip,
+                   want_bits, isa) -> ConvCall:
+        """The native call prepared for this input shape and output
+        transform (one per ``norm``), prepared anew when the shape, the
+        transform, the weight or the folded affine changed."""
+        weight = self.packed_weight()
+        key = (x.shape, packed is not None,
+               residual.stride() if residual is not None else None, clip,
+               want_bits, isa, native.threads())
+        slot = ('call', id(norm))
+        cached = self._cache.get(slot)
+        if cached is None or cached[0] != key or cached[1].weight is not \
+                weight or cached[1].alpha is not alpha:
+            cached = self._cache[slot] = (key, ConvCall(
+                x.shape, weight, self.stride, self.padding, self.dilation,
+                alpha, beta, key[2], clip, want_bits, key[1], isa, key[6]))
+        return cached[1]
 
     def extra_repr(self):
         return (f'{self.in_channels}, {self.out_channels}, kernel_size='

@@ -60,10 +60,9 @@ def _signatures(lib):
     csrc/xnor.cpp; a change there bumps MMBNN_ABI_VERSION)."""
     lib.mmbnn_pack.restype = _int
     lib.mmbnn_pack.argtypes = [_ptr, _i64, _i64, _i64, _ptr, _int, _int]
-    lib.mmbnn_conv.restype = _int
-    lib.mmbnn_conv.argtypes = (
-        [_ptr, _ptr] + [_i64] * 3 + [_ptr] * 3 + [_ptr] + [_i64] * 11 +
-        [_ptr] * 3 + [_i64] * 4 + [_int, _ptr, _i64, _i64, _ptr, _int, _int])
+    # mmbnn_conv's arguments in one int64 array (xnor_conv.ConvCall).
+    lib.mmbnn_conv_args.restype = _int
+    lib.mmbnn_conv_args.argtypes = [ctypes.POINTER(_i64)]
     lib.mmbnn_sign.restype = None
     lib.mmbnn_sign.argtypes = [_ptr, _ptr, _i64, _int]
     lib.mmbnn_tanh_sign_grad.restype = None

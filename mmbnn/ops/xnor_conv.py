@@ -6,6 +6,8 @@ Bits are ``ops.bits``' words: activations ``[N, H, W, G * ceil(Cg / 64)]``
 int64 (a pixel's channels, each group starting a new word), weights
 ``[O, KH, KW, ceil(Cg / 64)]``.
 """
+import ctypes
+
 import torch
 import torch.nn.functional as F
 
@@ -13,7 +15,7 @@ from . import native
 from .bits import pack_bit_words, unpack_bit_words
 from .native import BLOCK, ISA_CODES, library, select_isa
 
-__all__ = ['pack_activations', 'PackedWeight', 'xnor_conv2d']
+__all__ = ['pack_activations', 'PackedWeight', 'ConvCall', 'xnor_conv2d']
 
 
 def pack_activations(x: torch.Tensor, groups: int = 1, isa: str = None,
@@ -109,6 +111,121 @@ def _reference_conv(packed, weight, in_channels, stride, padding, dilation,
     return y.contiguous(memory_format=torch.channels_last)
 
 
+def _out_size(h, w, weight, stride, padding, dilation):
+    (kh, kw) = weight.kernel_size
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f'input {h}x{w} is smaller than the {kh}x{kw} kernel')
+    return oh, ow
+
+
+def _check_packed(packed, shape):
+    if packed.shape != shape or packed.dtype != torch.int64 or \
+            not packed.is_contiguous():
+        raise ValueError(f'packed input must be contiguous int64 {shape}, got '
+                         f'{packed.dtype} {tuple(packed.shape)}')
+
+
+def _check_residual(residual, shape):
+    if residual.shape != shape or residual.dtype != torch.float32:
+        raise ValueError(f'residual must be float32 {shape}, got '
+                         f'{residual.dtype} {tuple(residual.shape)}')
+
+
+class ConvCall:
+    """One native conv, prepared: the library's arguments (``mmbnn_conv``'s,
+    in one int64 array) checked and laid out once for a weight, an input
+    shape and an output transform, so that a call only fills in the
+    addresses of its input, residual and outputs. What a layer keeps
+    between calls of the same shape (``XnorConv2d``): the ~20 us of Python
+    and argument conversion around each call are then a few.
+
+    ``shape``: the input's ``(N, C, H, W)``; ``packed_input``: whether calls
+    pass its ``pack_activations`` bits (else the float input, packed by the
+    library); ``residual_stride``: the residual's strides, None for none.
+    Holds ``weight``, ``alpha`` and ``beta`` (their addresses are in it).
+    """
+    # Positions of the per-call addresses in mmbnn_conv's arguments.
+    _PACKED, _X, _RESIDUAL, _OUT, _BITS = 0, 1, 22, 28, 31
+
+    def __init__(self, shape, weight: PackedWeight, stride, padding, dilation,
+                 alpha: torch.Tensor, beta: torch.Tensor, residual_stride,
+                 clip: bool, want_bits: bool, packed_input: bool, isa: str,
+                 threads: int):
+        n, c, h, w = shape
+        if c != weight.in_channels:
+            raise ValueError(f'input has {c} channels, the layer takes '
+                             f'{weight.in_channels}')
+        o, (kh, kw), g = weight.out_channels, weight.kernel_size, weight.groups
+        oh, ow = _out_size(h, w, weight, stride, padding, dilation)
+        for name, t in (('alpha', alpha), ('beta', beta)):
+            if t.shape != (o,) or t.dtype != torch.float32 or \
+                    not t.is_contiguous():
+                raise ValueError(f'{name} must be contiguous float32 ({o},), '
+                                 f'got {t.dtype} {tuple(t.shape)}')
+        self.weight, self.alpha, self.beta = weight, alpha, beta
+        self.shape = tuple(shape)
+        self.packed_shape = (n, h, w, g * ((c // g + 63) // 64))
+        self.packed_input = packed_input
+        self.residual_shape = (n, o, oh, ow) if residual_stride else None
+        self.residual_stride = tuple(residual_stride or ())
+        self.out_shape = (n, oh, ow, o)
+        self.bits_shape = (n, oh, ow, (o + 63) // 64) if want_bits else None
+        self.args = (ctypes.c_int64 * 34)(
+            0, 0, n, h, w, weight.blocks.data_ptr(),
+            weight.low_nibbles.data_ptr(), weight.high_nibbles.data_ptr(),
+            weight.popcounts.data_ptr(), g, c // g, o // g, kh, kw, *stride,
+            *padding, *dilation, alpha.data_ptr(), beta.data_ptr(), 0,
+            *(residual_stride or (0, 0, 0, 0)), int(clip), 0, oh, ow, 0,
+            ISA_CODES[isa], threads)
+        self.isa = isa
+
+    def __call__(self, x: torch.Tensor, packed: torch.Tensor = None,
+                 residual: torch.Tensor = None):
+        """The output (a channels-last view ``[N, O, OH, OW]``) and, if
+        prepared for them, its sign bits; ``x`` is read when ``packed`` is
+        not given (float32, CPU; channels-last saves a copy)."""
+        args = self.args
+        if (packed is not None) != self.packed_input:
+            raise ValueError('prepared for a ' + (
+                'packed' if self.packed_input else 'float') + ' input')
+        if packed is not None:
+            _check_packed(packed, self.packed_shape)
+            args[self._PACKED] = packed.data_ptr()
+        else:
+            if x.shape != self.shape or x.dtype != torch.float32 or \
+                    x.device.type != 'cpu':
+                raise ValueError(f'prepared for a float32 CPU input '
+                                 f'{self.shape}, got {x.dtype} {x.device.type} '
+                                 f'{tuple(x.shape)}')
+            x = x.contiguous(memory_format=torch.channels_last)
+            args[self._X] = x.data_ptr()
+        if (residual is None) != (self.residual_shape is None):
+            raise ValueError('prepared ' + ('without' if residual is not None
+                                             else 'with') + ' a residual')
+        if residual is not None:
+            _check_residual(residual, self.residual_shape)
+            if residual.stride() != self.residual_stride:
+                raise ValueError(f'prepared for a residual of strides '
+                                 f'{self.residual_stride}, got '
+                                 f'{residual.stride()}')
+            args[self._RESIDUAL] = residual.data_ptr()
+        out = torch.empty(self.out_shape, dtype=torch.float32)
+        args[self._OUT] = out.data_ptr()
+        bits = None
+        if self.bits_shape is not None:
+            bits = torch.empty(self.bits_shape, dtype=torch.int64)
+            args[self._BITS] = bits.data_ptr()
+        status = library().mmbnn_conv_args(args)
+        # No address outlives the call in the array.
+        args[self._PACKED] = args[self._X] = args[self._RESIDUAL] = 0
+        if status:
+            raise RuntimeError(f'instruction set {self.isa!r} is not '
+                               f'supported here')
+        return out.permute(0, 3, 1, 2), bits
+
+
 def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
                 padding=(0, 0), dilation=(1, 1), alpha: torch.Tensor = None,
                 beta: torch.Tensor = None, residual: torch.Tensor = None,
@@ -120,31 +237,23 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
     ``x``: float32 ``[N, C, H, W]`` (any memory format); ``packed``, if
     given, is its ``pack_activations`` and ``x`` is not read. Returns the
     output as a channels-last float32 tensor, and with ``want_bits`` also its
-    sign bits packed for a next layer with one group (else None).
+    sign bits packed for a next layer with one group (else None). A layer
+    called again and again on one shape prepares a ``ConvCall`` instead.
     """
     isa = select_isa(isa)
     n, c, h, w = x.shape
     if c != weight.in_channels:
         raise ValueError(f'input has {c} channels, the layer takes '
                          f'{weight.in_channels}')
-    o, (kh, kw) = weight.out_channels, weight.kernel_size
-    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f'input {h}x{w} is smaller than the {kh}x{kw} kernel')
+    o = weight.out_channels
+    oh, ow = _out_size(h, w, weight, stride, padding, dilation)
     alpha = (torch.ones(o) if alpha is None else alpha).float().contiguous()
     beta = (torch.zeros(o) if beta is None else beta).float().contiguous()
-    if residual is not None and (residual.shape != (n, o, oh, ow)
-                                 or residual.dtype != torch.float32):
-        raise ValueError(f'residual must be float32 {(n, o, oh, ow)}, got '
-                         f'{residual.dtype} {tuple(residual.shape)}')
-    words = weight.groups * ((c // weight.groups + 63) // 64)
-    if packed is not None and (packed.shape != (n, h, w, words) or
-                               packed.dtype != torch.int64 or
-                               not packed.is_contiguous()):
-        raise ValueError(f'packed input must be contiguous int64 '
-                         f'{(n, h, w, words)}, got {packed.dtype} '
-                         f'{tuple(packed.shape)}')
+    if residual is not None:
+        _check_residual(residual, (n, o, oh, ow))
+    if packed is not None:
+        _check_packed(packed, (n, h, w, weight.groups * (
+            (c // weight.groups + 63) // 64)))
     if isa == 'reference':
         if packed is None:
             packed = pack_activations(x, weight.groups, isa)
@@ -154,22 +263,8 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
         return y, bits
     if packed is None and (x.dtype != torch.float32 or x.device.type != 'cpu'):
         packed = pack_activations(x, weight.groups, isa)
-    if packed is None:  # the library packs it
-        x = x.contiguous(memory_format=torch.channels_last)
-    out = torch.empty(n, oh, ow, o, dtype=torch.float32)
-    bits = (torch.empty(n, oh, ow, (o + 63) // 64, dtype=torch.int64)
-            if want_bits else None)
-    rs = residual.stride() if residual is not None else (0, 0, 0, 0)
-    status = library().mmbnn_conv(
-        None if packed is None else packed.data_ptr(),
-        x.data_ptr() if packed is None else None, n, h, w,
-        weight.blocks.data_ptr(), weight.low_nibbles.data_ptr(),
-        weight.high_nibbles.data_ptr(), weight.popcounts.data_ptr(),
-        weight.groups, c // weight.groups, o // weight.groups, kh, kw, *stride,
-        *padding, *dilation, alpha.data_ptr(), beta.data_ptr(),
-        residual.data_ptr() if residual is not None else None, *rs, int(clip),
-        out.data_ptr(), oh, ow, bits.data_ptr() if want_bits else None,
-        ISA_CODES[isa], native.threads(threads))
-    if status:
-        raise RuntimeError(f'instruction set {isa!r} is not supported here')
-    return out.permute(0, 3, 1, 2), bits
+    call = ConvCall(x.shape, weight, stride, padding, dilation, alpha, beta,
+                    residual.stride() if residual is not None else None,
+                    clip, want_bits, packed is not None, isa,
+                    native.threads(threads))
+    return call(x, packed, residual)

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from mmbnn.deploy import to_xnor
-from mmbnn.ops.xnor_conv import xnor_conv2d
+from mmbnn.ops.xnor_conv import ConvCall
 from toy import randomize_norms
 
 
@@ -32,15 +32,13 @@ def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
         if isinstance(m, nn.BatchNorm2d):
             m.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
     packed_given = []
-    real = xnor_conv2d
+    real = ConvCall.__call__
 
-    def spy(*args, **kwargs):
-        packed_given.append(kwargs.get('packed', args[9] if len(args) > 9
-                                       else None) is not None)
-        return real(*args, **kwargs)
+    def spy(self, x, packed=None, residual=None):
+        packed_given.append(packed is not None)
+        return real(self, x, packed, residual)
 
-    import mmbnn.deploy.xnor_layers as xnor_layers
-    monkeypatch.setattr(xnor_layers, 'xnor_conv2d', spy)
+    monkeypatch.setattr(ConvCall, '__call__', spy)
     x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         out = fused(x)

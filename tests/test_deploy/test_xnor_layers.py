@@ -213,3 +213,65 @@ def test_a_grouped_layer_packs_its_own_input_and_caches_follow_every_part():
         out = twin(x, norm=bn)
     torch.testing.assert_close(out, bn(2 * plain), rtol=1e-5, atol=1e-5)
     assert not torch.allclose(out, normed)
+
+
+def test_prepared_native_call_follows_shape_and_residual_layout():
+    """The layer prepares its native call once per input shape and output
+    transform: a new shape, a residual in another layout, or a float input
+    after a packed one get a call of their own (each result equal to the
+    PyTorch layer's); a prepared call given what it was not prepared for
+    refuses it, naming what differs."""
+    conv = BinaryConv2d(20, 12, 3, padding=1, bias=False).eval()
+    twin = XnorConv2d.from_binary(conv)
+    gen = torch.Generator().manual_seed(9)
+    last = torch.channels_last
+    with torch.no_grad():
+        inputs = [torch.randn(*shape, generator=gen) for shape in
+                  ((1, 20, 6, 6), (2, 20, 5, 7), (1, 20, 6, 6))]
+        for x in inputs:  # one shape after another
+            assert torch.equal(twin(x), conv(x))
+        for x in inputs:
+            r = torch.randn(conv(x).shape, generator=gen)
+            for res in (r, r.contiguous(memory_format=last)):
+                torch.testing.assert_close(twin(x, residual=res), conv(x) + r,
+                                           rtol=1e-6, atol=1e-6)
+        first = XnorConv2d.from_binary(BinaryConv2d(8, 20, 3, padding=1))
+        y = first(torch.randn(1, 8, 6, 6, generator=gen), clip=True,
+                  want_bits=True)
+        packed_out = twin(y)  # reads y's sign bits
+        assert torch.equal(packed_out, twin(y.clone()))  # packs y itself
+        assert torch.equal(packed_out, conv(y))
+
+    from mmbnn.ops.native import select_isa
+    from mmbnn.ops.xnor_conv import ConvCall, pack_activations
+    if select_isa() == 'reference':
+        return  # no native call to prepare
+    x = torch.randn(1, 20, 6, 6, generator=gen)
+    ones, zeros = torch.ones(12), torch.zeros(12)
+    call = ConvCall(x.shape, twin.packed_weight(), (1, 1), (1, 1), (1, 1),
+                    ones, zeros, (432, 36, 6, 1), False, False, True,
+                    select_isa(), 1)
+    bits = pack_activations(x)
+    r = torch.zeros(1, 12, 6, 6)
+    with pytest.raises(ValueError, match='prepared for a packed input'):
+        call(x, None, r)
+    with pytest.raises(ValueError, match=r'strides \(432, 36, 6, 1\), got '
+                       r'\(432, 1, 72, 12\)'):
+        call(x, bits, r.contiguous(memory_format=last))
+    with pytest.raises(ValueError, match='prepared with a residual'):
+        call(x, bits)
+    with pytest.raises(ValueError, match=r'packed input must be contiguous '
+                       r'int64 \(1, 6, 6, 1\), got torch.int64 \(1, 6, 5, 1\)'):
+        call(x, bits[:, :, :5].contiguous(), r)
+    with pytest.raises(ValueError, match=r'alpha must be contiguous float32 '
+                       r'\(12,\), got torch.float32 \(11,\)'):
+        ConvCall(x.shape, twin.packed_weight(), (1, 1), (1, 1), (1, 1),
+                 ones[:11], zeros, None, False, False, True, select_isa(), 1)
+    float_call = ConvCall(x.shape, twin.packed_weight(), (1, 1), (1, 1),
+                          (1, 1), ones, zeros, None, False, False, False,
+                          select_isa(), 1)
+    with pytest.raises(ValueError, match=r'prepared for a float32 CPU input '
+                       r'\(1, 20, 6, 6\), got torch.float32 cpu \(1, 20, 6, 5\)'):
+        float_call(x[..., :5])
+    assert torch.equal(float_call(x)[0], conv(x))
+    torch.testing.assert_close(call(x, bits, r)[0], conv(x))

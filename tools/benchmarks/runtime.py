@@ -51,8 +51,8 @@ from mmbnn.deploy.int8 import (quantize_float_layers,  # noqa: E402
                                use_int8_engine)
 from mmbnn.ops import native  # noqa: E402
 from mmbnn.ops.bits import pack_bit_words  # noqa: E402
-from mmbnn.ops.xnor_conv import (PackedWeight, pack_activations,  # noqa: E402
-                                 xnor_conv2d)
+from mmbnn.ops.xnor_conv import (ConvCall, PackedWeight,  # noqa: E402
+                                 pack_activations)
 
 # (in, out, input size, stride) of ResNet-18's 3x3 convs at 224 px.
 RESNET18_3X3 = [(64, 64, 56, 1), (64, 128, 56, 2), (128, 128, 28, 1),
@@ -127,14 +127,16 @@ def bench_layers(isas, runs, ceilings, threads):
                    fp32_cl=lambda: F.conv2d(x_cl, w, None, stride, 1),
                    int8=lambda: q(xq))
         # In a network the previous fused block hands over its output's sign
-        # bits: the packed-input time is the layer as the network runs it.
+        # bits: the packed-input time is the layer as the network runs it,
+        # its native call prepared once for the shape (as XnorConv2d does).
         bits = pack_activations(x_cl, 1, isas[0])
+        ones, zeros = torch.ones(cout), torch.zeros(cout)
         for isa in isas:
-            fns[isa] = (lambda isa=isa: xnor_conv2d(
-                x_cl, packed_w, (stride, stride), (1, 1), isa=isa))
-            fns[isa + '_packed'] = (lambda isa=isa: xnor_conv2d(
-                x_cl, packed_w, (stride, stride), (1, 1), isa=isa,
-                packed=bits))
+            calls = [ConvCall(x.shape, packed_w, (stride, stride), (1, 1),
+                              (1, 1), ones, zeros, None, False, False, packed,
+                              isa, threads) for packed in (False, True)]
+            fns[isa] = lambda c=calls[0]: c(x_cl)
+            fns[isa + '_packed'] = lambda c=calls[1]: c(x_cl, bits)
         t = medians(fns, runs)
         fp32 = min(t['fp32_nchw'], t['fp32_cl'])
         out = (size + stride - 1) // stride

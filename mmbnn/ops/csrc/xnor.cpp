@@ -850,6 +850,25 @@ extern "C" int mmbnn_conv(
   return 0;
 }
 
+// mmbnn_conv with its 34 arguments in one array, in mmbnn_conv's order,
+// pointers as addresses (0 for null): a layer prepares the array once for an
+// input shape and fills in only the tensors' addresses per call, one foreign
+// argument to convert instead of 34 (mmbnn/ops/xnor_conv.py: ConvCall).
+extern "C" int mmbnn_conv_args(const int64_t *a) {
+  auto p = [a](int i) { return reinterpret_cast<void *>(a[i]); };
+  return mmbnn_conv(
+      static_cast<const u64 *>(p(0)), static_cast<const float *>(p(1)), a[2],
+      a[3], a[4], static_cast<const u64 *>(p(5)),
+      static_cast<const u64 *>(p(6)), static_cast<const u64 *>(p(7)),
+      static_cast<const int32_t *>(p(8)), a[9], a[10], a[11], a[12], a[13],
+      a[14], a[15], a[16], a[17], a[18], a[19],
+      static_cast<const float *>(p(20)), static_cast<const float *>(p(21)),
+      static_cast<const float *>(p(22)), a[23], a[24], a[25], a[26],
+      static_cast<int>(a[27]), static_cast<float *>(p(28)), a[29], a[30],
+      static_cast<u64 *>(p(31)), static_cast<int>(a[32]),
+      static_cast<int>(a[33]));
+}
+
 // ---------------------------------------------------------------------------
 // The machine's ceilings, for the runtime benchmark: a register-only loop of
 // one instruction set's XNOR-popcount step (XOR, popcount, add: what its conv
