@@ -12,7 +12,7 @@ tools/experiments/distillation.py write them).
     python tools/experiments/compare_recipes.py [--epochs 8]
     python tools/experiments/compare_recipes.py --detector \\
         --backbone work_dirs/demo/backbone/epoch_13.pth \\
-        --fp-detector work_dirs/demo/fp/epoch_9.pth
+        --fp-detector work_dirs/demo/fp/epoch_12.pth
 
 Prints a markdown table and writes it to WORK_DIR/recipes.md (or
 recipes_detector.md).
