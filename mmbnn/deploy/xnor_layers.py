@@ -167,6 +167,8 @@ class XnorConv2d(nn.Module):
         device = x.device
         if device.type == 'cpu' and x.dtype == torch.float32 and \
                 isa != 'reference':
+            if residual is not None and residual.dtype != torch.float32:
+                residual = residual.float()
             y, bits = self._conv_call(x, packed, alpha, beta, norm, residual,
                                       clip, want_bits, isa)(x, packed, residual)
         else:

@@ -232,7 +232,7 @@ def test_prepared_native_call_follows_shape_and_residual_layout():
             assert torch.equal(twin(x), conv(x))
         for x in inputs:
             r = torch.randn(conv(x).shape, generator=gen)
-            for res in (r, r.contiguous(memory_format=last)):
+            for res in (r, r.contiguous(memory_format=last), r.double()):
                 torch.testing.assert_close(twin(x, residual=res), conv(x) + r,
                                            rtol=1e-6, atol=1e-6)
         first = XnorConv2d.from_binary(BinaryConv2d(8, 20, 3, padding=1))
