@@ -111,13 +111,21 @@ def _reference_conv(packed, weight, in_channels, stride, padding, dilation,
     return y.contiguous(memory_format=torch.channels_last)
 
 
-def _out_size(h, w, weight, stride, padding, dilation):
-    (kh, kw) = weight.kernel_size
+def _conv_shapes(shape, weight, stride, padding, dilation):
+    """The packed input's shape ``[N, H, W, words]`` and the output's
+    ``(N, O, OH, OW)`` of ``weight`` on an input of ``shape``, whose
+    channels and size are checked."""
+    n, c, h, w = shape
+    if c != weight.in_channels:
+        raise ValueError(f'input has {c} channels, the layer takes '
+                         f'{weight.in_channels}')
+    (kh, kw), g = weight.kernel_size, weight.groups
     oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     if oh <= 0 or ow <= 0:
         raise ValueError(f'input {h}x{w} is smaller than the {kh}x{kw} kernel')
-    return oh, ow
+    return (n, h, w, g * ((c // g + 63) // 64)), (n, weight.out_channels,
+                                                   oh, ow)
 
 
 def _check_packed(packed, shape):
@@ -153,12 +161,11 @@ class ConvCall:
                  alpha: torch.Tensor, beta: torch.Tensor, residual_stride,
                  clip: bool, want_bits: bool, packed_input: bool, isa: str,
                  threads: int):
+        self.packed_shape, out = _conv_shapes(shape, weight, stride, padding,
+                                              dilation)
         n, c, h, w = shape
-        if c != weight.in_channels:
-            raise ValueError(f'input has {c} channels, the layer takes '
-                             f'{weight.in_channels}')
-        o, (kh, kw), g = weight.out_channels, weight.kernel_size, weight.groups
-        oh, ow = _out_size(h, w, weight, stride, padding, dilation)
+        _, o, oh, ow = out
+        (kh, kw), g = weight.kernel_size, weight.groups
         for name, t in (('alpha', alpha), ('beta', beta)):
             if t.shape != (o,) or t.dtype != torch.float32 or \
                     not t.is_contiguous():
@@ -166,9 +173,8 @@ class ConvCall:
                                  f'got {t.dtype} {tuple(t.shape)}')
         self.weight, self.alpha, self.beta = weight, alpha, beta
         self.shape = tuple(shape)
-        self.packed_shape = (n, h, w, g * ((c // g + 63) // 64))
         self.packed_input = packed_input
-        self.residual_shape = (n, o, oh, ow) if residual_stride else None
+        self.residual_shape = out if residual_stride else None
         self.residual_stride = tuple(residual_stride or ())
         self.out_shape = (n, oh, ow, o)
         self.bits_shape = (n, oh, ow, (o + 63) // 64) if want_bits else None
@@ -241,30 +247,27 @@ def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),
     called again and again on one shape prepares a ``ConvCall`` instead.
     """
     isa = select_isa(isa)
-    n, c, h, w = x.shape
-    if c != weight.in_channels:
-        raise ValueError(f'input has {c} channels, the layer takes '
-                         f'{weight.in_channels}')
+    packed_shape, out_shape = _conv_shapes(x.shape, weight, stride, padding,
+                                           dilation)
     o = weight.out_channels
-    oh, ow = _out_size(h, w, weight, stride, padding, dilation)
     alpha = (torch.ones(o) if alpha is None else alpha).float().contiguous()
     beta = (torch.zeros(o) if beta is None else beta).float().contiguous()
-    if residual is not None:
-        _check_residual(residual, (n, o, oh, ow))
-    if packed is not None:
-        _check_packed(packed, (n, h, w, weight.groups * (
-            (c // weight.groups + 63) // 64)))
-    if isa == 'reference':
-        if packed is None:
+    if isa != 'reference':  # the prepared call checks packed and residual
+        if packed is None and (x.dtype != torch.float32 or
+                               x.device.type != 'cpu'):
             packed = pack_activations(x, weight.groups, isa)
-        y = _reference_conv(packed, weight, c, stride, padding, dilation,
-                            alpha, beta, residual, clip)
-        bits = pack_activations(y, 1, 'reference') if want_bits else None
-        return y, bits
-    if packed is None and (x.dtype != torch.float32 or x.device.type != 'cpu'):
+        call = ConvCall(x.shape, weight, stride, padding, dilation, alpha,
+                        beta, residual.stride() if residual is not None
+                        else None, clip, want_bits, packed is not None, isa,
+                        native.threads(threads))
+        return call(x, packed, residual)
+    if residual is not None:
+        _check_residual(residual, out_shape)
+    if packed is not None:
+        _check_packed(packed, packed_shape)
+    else:
         packed = pack_activations(x, weight.groups, isa)
-    call = ConvCall(x.shape, weight, stride, padding, dilation, alpha, beta,
-                    residual.stride() if residual is not None else None,
-                    clip, want_bits, packed is not None, isa,
-                    native.threads(threads))
-    return call(x, packed, residual)
+    y = _reference_conv(packed, weight, x.shape[1], stride, padding, dilation,
+                        alpha, beta, residual, clip)
+    bits = pack_activations(y, 1, 'reference') if want_bits else None
+    return y, bits
