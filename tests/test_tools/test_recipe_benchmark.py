@@ -41,15 +41,17 @@ def fake_runner(calls, delay=0.0, fail=()):
 
 
 def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
-    """14 runs (2 classifiers, the FP SSD, 9 BNN SSDs, the Faster R-CNN
-    pair); every BNN SSD starts its
+    """15 runs (2 VGG classifiers, the FP SSD, 9 BNN SSDs, the FP ResNet-18
+    classifier and the Faster R-CNN pair); every BNN SSD starts its
     backbone from the binary classifier, neck and head (and RBD's teacher)
     from the FP SSD, which starts from the FP classifier; RBD off is weight
     0; the binarizer and estimator of each recipe reach backbone and neck;
-    the BNN Faster R-CNN loads its FP twin; no run starts before what it
-    needs has finished, and never more than ``jobs`` at once."""
+    the FP Faster R-CNN's backbone starts from the ResNet-18 classifier, the
+    BNN Faster R-CNN loads its FP twin; no run starts before what it
+    needs has finished, and never more than ``jobs`` at once; the Faster
+    R-CNN chain is not left to run alone at the end."""
     runs = bench.plan(fp_epochs=24, bnn_epochs=10, frcnn_epochs=12)
-    assert len(runs) == 14
+    assert len(runs) == 15
     log = []
     runner = fake_runner(log, delay=0.02)
     roots = dict(imagenet='I/', voc='V/', coco='C/')
@@ -62,6 +64,9 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
         for need in run.needs:
             assert order.index(bench.slug(need)) < order.index(
                 bench.slug(run.name))
+    # The Faster R-CNN chain's last run starts before the last BNN SSD.
+    assert order.index('bnn_faster_r_cnn__imb___dte') < order.index(
+        'imb___dte___rbd__adam_two_step')
     fp_ssd = calls['fp_ssd']
     assert fp_ssd[2] == 'V/' and fp_ssd[4] == 'pascal_voc/mAP'
     assert 'model.backbone.init_cfg.checkpoint=wd/fp_classifier/last.pth' \
@@ -85,6 +90,12 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
     assert two_step[1] == bench.TWO_STEP
     assert two_step[3][:2] == ['train_steps.0.max_epochs=5',
                                'train_steps.1.max_epochs=5']
+    fp_frcnn = calls['fp_faster_r_cnn']
+    assert fp_frcnn[2] == 'C/' and fp_frcnn[1] == bench.FRCNN_FP
+    assert fp_frcnn[3][-1] == ('model.backbone.init_cfg.checkpoint='
+                               'wd/fp_resnet_18_classifier/last.pth')
+    assert calls['fp_resnet_18_classifier'][2] == 'I/'
+    assert 'train_cfg.max_epochs=8' in calls['fp_resnet_18_classifier'][3]
     assert calls['bnn_faster_r_cnn__imb___dte'][3][-1] == \
         'load_from=wd/fp_faster_r_cnn/last.pth'
     assert calls['bnn_faster_r_cnn__imb___dte'][4] == 'coco/bbox_mAP'
@@ -95,7 +106,7 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
 
 def test_a_failed_run_skips_what_needs_it_and_the_rest_goes_on():
     """The FP SSD fails: none of the 9 BNN SSDs starts, the classifiers and
-    the Faster R-CNN pair finish, and the error names the failed run and
+    the Faster R-CNN chain finish, and the error names the failed run and
     the 9 skipped ones, with the finished runs' results beside it."""
     calls = []
     runs = bench.plan(24, 10, 12)
@@ -103,11 +114,11 @@ def test_a_failed_run_skips_what_needs_it_and_the_rest_goes_on():
         bench.run_all(runs, 'wd', dict(imagenet='I', voc='V', coco='C'), 2,
                       runner=fake_runner(calls, fail={'fp_ssd'}))
     message, results = e.value.args
-    assert message.startswith('10 of 14 runs failed or did not run:\n')
+    assert message.startswith('10 of 15 runs failed or did not run:\n')
     assert 'FP SSD: command failed: wd/fp_ssd' in message
     assert message.count('not run: needs a failed run') == 9
     assert set(results) == {'FP classifier', 'binary classifier',
-                            'FP Faster R-CNN', 'BNN Faster R-CNN (IMB + DTE)'}
+                            'FP ResNet-18 classifier', 'FP Faster R-CNN', 'BNN Faster R-CNN (IMB + DTE)'}
     assert {entry[0] for entry in calls} == {bench.slug(n) for n in results
                                              } | {'fp_ssd'}
     with pytest.raises(ValueError, match="'x' needs \\['nowhere'\\]"):
