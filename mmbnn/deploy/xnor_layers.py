@@ -170,7 +170,8 @@ class XnorConv2d(nn.Module):
             if residual is not None and residual.dtype != torch.float32:
                 residual = residual.float()
             y, bits = self._conv_call(x, packed, alpha, beta, norm, residual,
-                                      clip, want_bits, isa)(x, packed, residual)
+                                      clip, want_bits, isa).run(x, packed,
+                                                                residual)
         else:
             if device.type != 'cpu':  # the kernels are CPU code
                 x = x.cpu()
@@ -196,19 +197,25 @@ class XnorConv2d(nn.Module):
     def _conv_call(self, x, packed, alpha, beta, norm, residual, clip,
                    want_bits, isa) -> ConvCall:
         """The native call prepared for this input shape and output
-        transform (one per ``norm``), prepared anew when the shape, the
-        transform, the weight or the folded affine changed."""
+        transform (one per ``norm``), prepared anew (and its first input
+        checked) when the shape, the transform, the weight or the folded
+        affine changed; the caller runs it unchecked (``ConvCall.run``)."""
         weight = self.packed_weight()
+        # What ConvCall.check reads, so that a call with the same key may
+        # skip it.
         key = (x.shape, packed is not None,
-               residual.stride() if residual is not None else None, clip,
+               residual.stride() if residual is not None else None,
+               residual.shape if residual is not None else None, clip,
                want_bits, isa, native.threads())
         slot = ('call', id(norm))
         cached = self._cache.get(slot)
         if cached is None or cached[0] != key or cached[1].weight is not \
                 weight or cached[1].alpha is not alpha:
-            cached = self._cache[slot] = (key, ConvCall(
-                x.shape, weight, self.stride, self.padding, self.dilation,
-                alpha, beta, key[2], clip, want_bits, key[1], isa, key[6]))
+            call = ConvCall(x.shape, weight, self.stride, self.padding,
+                            self.dilation, alpha, beta, key[2], clip,
+                            want_bits, key[1], isa, key[7])
+            call.check(x, packed, residual)  # cached only once it passed
+            cached = self._cache[slot] = (key, call)
         return cached[1]
 
     def extra_repr(self):

@@ -72,6 +72,8 @@ def _signatures(lib):
     lib.mmbnn_isa_supported.argtypes = [_int]
     lib.mmbnn_peak.restype = ctypes.c_double
     lib.mmbnn_peak.argtypes = [_int, _int, ctypes.c_double]
+    lib.mmbnn_peak_threads.restype = ctypes.c_double
+    lib.mmbnn_peak_threads.argtypes = [_int, _int, ctypes.c_double, _int]
 
 
 @lru_cache(maxsize=None)
@@ -172,18 +174,24 @@ def cpu_info() -> dict:
                 arch=platform.machine(), flags=flags)
 
 
-def peak_rates(isa: str, seconds: float = 0.2) -> dict:
-    """This core's ceilings on path ``isa``, measured now by the library's
-    register-only loops (csrc/xnor.cpp, one thread, the fastest of 15 runs
-    of about ``seconds / 16``): ``xnor_bitmacs``, XNOR-popcount bit-MACs per
-    second with that path's conv step, and ``fp32_macs``, fp32 FMA lanes
-    per second (None on the scalar path, which has no FMA loop)."""
+def peak_rates(isa: str, seconds: float = 0.2, threads: int = 1) -> dict:
+    """The ceilings on path ``isa``, measured now by the library's
+    register-only loops (csrc/xnor.cpp, the fastest of 15 runs of about
+    ``seconds / 16``): ``xnor_bitmacs``, XNOR-popcount bit-MACs per second
+    with that path's conv step, and ``fp32_macs``, fp32 FMA lanes per
+    second (None on the scalar path, which has no FMA loop). One thread:
+    a core's; ``threads`` > 1: that many threads running the loop at once,
+    all of them together (at most ``threads`` times one core's; less where
+    they share cores)."""
     lib = library()
     if lib is None or isa not in _native_isas():
         raise RuntimeError(f'instruction set {isa!r} is not available here')
+    if threads < 1:
+        raise ValueError(f'threads must be at least 1, got {threads}')
     rates = {}
     for key, kind in (('xnor_bitmacs', 0), ('fp32_macs', 1)):
-        rate = lib.mmbnn_peak(ISA_CODES[isa], kind, seconds)
+        rate = lib.mmbnn_peak(ISA_CODES[isa], kind, seconds) if threads == 1 \
+            else lib.mmbnn_peak_threads(ISA_CODES[isa], kind, seconds, threads)
         rates[key] = rate if rate > 0 else None
     return rates
 

@@ -192,21 +192,23 @@ class ConvCall:
         """The output (a channels-last view ``[N, O, OH, OW]``) and, if
         prepared for them, its sign bits; ``x`` is read when ``packed`` is
         not given (float32, CPU; channels-last saves a copy)."""
-        args = self.args
+        self.check(x, packed, residual)
+        return self.run(x, packed, residual)
+
+    def check(self, x: torch.Tensor, packed: torch.Tensor = None,
+              residual: torch.Tensor = None):
+        """Raise ``ValueError`` unless a call on these is one this call was
+        prepared for."""
         if (packed is not None) != self.packed_input:
             raise ValueError('prepared for a ' + (
                 'packed' if self.packed_input else 'float') + ' input')
         if packed is not None:
             _check_packed(packed, self.packed_shape)
-            args[self._PACKED] = packed.data_ptr()
-        else:
-            if x.shape != self.shape or x.dtype != torch.float32 or \
-                    x.device.type != 'cpu':
-                raise ValueError(f'prepared for a float32 CPU input '
-                                 f'{self.shape}, got {x.dtype} {x.device.type} '
-                                 f'{tuple(x.shape)}')
-            x = x.contiguous(memory_format=torch.channels_last)
-            args[self._X] = x.data_ptr()
+        elif x.shape != self.shape or x.dtype != torch.float32 or \
+                x.device.type != 'cpu':
+            raise ValueError(f'prepared for a float32 CPU input '
+                             f'{self.shape}, got {x.dtype} {x.device.type} '
+                             f'{tuple(x.shape)}')
         if (residual is None) != (self.residual_shape is None):
             raise ValueError('prepared ' + ('without' if residual is not None
                                              else 'with') + ' a residual')
@@ -216,6 +218,22 @@ class ConvCall:
                 raise ValueError(f'prepared for a residual of strides '
                                  f'{self.residual_stride}, got '
                                  f'{residual.stride()}')
+
+    def run(self, x: torch.Tensor, packed: torch.Tensor = None,
+            residual: torch.Tensor = None):
+        """``__call__`` without ``check``, for a caller that checked a
+        first call and keys the rest on what ``check`` reads
+        (``XnorConv2d``: the input's shape, packed or float, the residual's
+        shape and strides; packed bits are a fused layer's output for this
+        input, the residual float32). Input it was not prepared for reads
+        or writes out of bounds here: use ``__call__``."""
+        args = self.args
+        if packed is not None:
+            args[self._PACKED] = packed.data_ptr()
+        else:
+            x = x.contiguous(memory_format=torch.channels_last)
+            args[self._X] = x.data_ptr()
+        if residual is not None:
             args[self._RESIDUAL] = residual.data_ptr()
         out = torch.empty(self.out_shape, dtype=torch.float32)
         args[self._OUT] = out.data_ptr()

@@ -219,8 +219,9 @@ def test_prepared_native_call_follows_shape_and_residual_layout():
     """The layer prepares its native call once per input shape and output
     transform: a new shape, a residual in another layout, or a float input
     after a packed one get a call of their own (each result equal to the
-    PyTorch layer's); a prepared call given what it was not prepared for
-    refuses it, naming what differs."""
+    PyTorch layer's), and the layer checks the first call of each; a
+    prepared call given what it was not prepared for refuses it, naming
+    what differs."""
     conv = BinaryConv2d(20, 12, 3, padding=1, bias=False).eval()
     twin = XnorConv2d.from_binary(conv)
     gen = torch.Generator().manual_seed(9)
@@ -241,6 +242,17 @@ def test_prepared_native_call_follows_shape_and_residual_layout():
         packed_out = twin(y)  # reads y's sign bits
         assert torch.equal(packed_out, twin(y.clone()))  # packs y itself
         assert torch.equal(packed_out, conv(y))
+        # A residual of another shape with the prepared one's strides (a
+        # view) is refused, after a good call and again on its own: calls
+        # past the first run unchecked only on the key that was checked.
+        x = inputs[0]
+        r = torch.randn(conv(x).shape, generator=gen)
+        twin(x, residual=r)
+        for _ in range(2):
+            with pytest.raises(ValueError, match=r'residual must be float32 '
+                               r'\(1, 12, 6, 6\), got torch.float32 '
+                               r'\(1, 12, 6, 5\)'):
+                twin(x, residual=r[..., :5])
 
     from mmbnn.ops.native import select_isa
     from mmbnn.ops.xnor_conv import ConvCall, pack_activations

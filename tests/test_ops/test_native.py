@@ -210,6 +210,24 @@ def test_peak_probe_measures_every_native_path():
         native.peak_rates('nope')
 
 
+def test_peak_probe_on_several_threads_sums_their_rates():
+    """The all-threads loop on one thread measures what the one-core probe
+    does (same loop, same count of operations per iteration), and on two
+    threads all of them together, at most twice one core's (generous
+    bounds: the machine is shared); threads < 1 is refused."""
+    from mmbnn.ops import native
+    isa = [i for i in native.available_isas() if i != 'reference'][0]
+    lib, code = native.library(), native.ISA_CODES[isa]
+    one = lib.mmbnn_peak(code, 0, 0.02)
+    alone = lib.mmbnn_peak_threads(code, 0, 0.02, 1)
+    assert 0.5 * one < alone < 2 * one
+    both = native.peak_rates(isa, seconds=0.02, threads=2)['xnor_bitmacs']
+    assert 0.25 * one < both < 3 * one
+    assert lib.mmbnn_peak_threads(code, 0, 0.02, 0) == -1
+    with pytest.raises(ValueError, match='threads must be at least 1'):
+        native.peak_rates(isa, threads=0)
+
+
 def test_cpu_info_reads_model_and_flags():
     """Against a separate read of /proc/cpuinfo; the flags agree with the
     paths the library's own CPU check allows."""

@@ -4,11 +4,12 @@ training-step benchmark's classifier mode. What is checked is that every
 figure exists and is positive and the lines parse, not their values (a
 benchmark is not a test of speed)."""
 import json
+import os.path as osp
 import re
 
 import pytest
 
-from conftest import tool
+from conftest import ROOT, tool
 
 
 def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
@@ -44,6 +45,22 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
     assert figures['resnet18_speedup_int8_1thread'] == r18['speedup_int8']
     assert 'ceilings per core' in result.stdout
     assert 'init_weights' not in result.stdout + result.stderr
+
+
+def test_runtime_benchmark_measures_the_ceilings_of_all_cores_together():
+    """With several cores the machine probe also measures every path's
+    loops on all of them at once: positive, for the same paths as the
+    per-core ceilings; one core: no such entry."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'runtime_bench', osp.join(ROOT, 'tools', 'benchmarks', 'runtime.py'))
+    runtime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runtime)
+    info = runtime.machine(cores=2)
+    assert set(info['ceilings_all_cores']) == set(info['ceilings'])
+    for isa, rates in info['ceilings_all_cores'].items():
+        assert rates['xnor_bitmacs'] > 0, isa
+    assert 'ceilings_all_cores' not in runtime.machine(cores=1)
 
 
 def test_train_step_classifier_mode_prints_both_ratios():

@@ -16,11 +16,14 @@ Each at one thread and at all cores.
 
 First the machine: its CPU model, the instruction-set flags that matter
 (AVX2, AVX-512 VPOPCNTDQ, VNNI, AMX; NEON and its dot product on ARM) and
-its ceilings per core, measured by the native library's register-only
-loops (``native.peak_rates``): XNOR-popcount bit-MACs per second with each
-path's conv step, fp32 FMA lanes per second. Each 3x3 layer's rate is given
-as G bit-MAC/s and as a fraction of its path's ceiling (times the
-threads). The whole binary ResNet-18 is also timed against torchvision's
+its ceilings, measured by the native library's register-only loops
+(``native.peak_rates``): XNOR-popcount bit-MACs per second with each
+path's conv step, fp32 FMA lanes per second; per core, and of all cores
+running the loop at once (virtual cores that share a physical one reach
+less than their count times one core's: the bound of any many-thread
+speedup). Each 3x3 layer's rate is given as G bit-MAC/s and as a fraction
+of its path's ceiling (one core's, or all cores' on all threads). The whole
+binary ResNet-18 is also timed against torchvision's
 int8 ResNet-18 (fused, calibrated on random input, PyTorch's int8 engine
 for the CPU), with its time broken down by part.
 """
@@ -72,15 +75,23 @@ FLAGS = dict(avx2='avx2', avx512f='avx512f', avx512_vpopcntdq='avx512_vpopcntdq'
              neon='asimd', neon_dotprod='asimddp')
 
 
-def machine() -> dict:
-    """The CPU model, the flags above it has, and its per-core ceilings on
-    every native path (``native.peak_rates``)."""
+def machine(cores: int = 1) -> dict:
+    """The CPU model, the flags above it has, and its ceilings on every
+    native path (``native.peak_rates``): per core (``ceilings``) and, with
+    ``cores`` > 1, of that many threads running the loop at once
+    (``ceilings_all_cores``: what a many-thread speedup can reach here;
+    less than ``cores`` times one core's where virtual cores share a
+    physical one)."""
     info = native.cpu_info()
-    ceilings = {isa: native.peak_rates(isa)
-                for isa in native.available_isas() if isa != 'reference'}
-    return dict(cpu=info['cpu'], arch=info['arch'],
-                flags=sorted(k for k, v in FLAGS.items() if v in info['flags']),
-                ceilings=ceilings)
+    isas = [isa for isa in native.available_isas() if isa != 'reference']
+    result = dict(cpu=info['cpu'], arch=info['arch'],
+                  flags=sorted(k for k, v in FLAGS.items()
+                               if v in info['flags']),
+                  ceilings={isa: native.peak_rates(isa) for isa in isas})
+    if cores > 1:
+        result['ceilings_all_cores'] = {
+            isa: native.peak_rates(isa, threads=cores) for isa in isas}
+    return result
 
 
 def medians(fns: dict, runs: int) -> dict:
@@ -111,6 +122,8 @@ def int8_conv(cin, cout, stride):
 
 
 def bench_layers(isas, runs, ceilings, threads):
+    """Each 3x3 layer on each path, on ``threads`` threads; its fraction of
+    ``ceilings[isa]['xnor_bitmacs']``, the ceiling of as many threads."""
     rows = []
     for cin, cout, size, stride in RESNET18_3X3:
         torch.manual_seed(0)
@@ -144,7 +157,7 @@ def bench_layers(isas, runs, ceilings, threads):
 
         def rates(isa):
             gbit = bitmacs / t[isa] / 1e9
-            ceiling = ceilings[isa]['xnor_bitmacs'] * threads
+            ceiling = ceilings[isa]['xnor_bitmacs']
             return dict(binary_ms=t[isa] * 1e3, speedup_fp32=fp32 / t[isa],
                         speedup_int8=t['int8'] / t[isa], gbitmacs=gbit,
                         ceiling_fraction=gbit * 1e9 / ceiling,
@@ -313,7 +326,7 @@ def main(argv=None):
         isas = [native.select_isa()]
     isas = [i for i in isas if i != 'scalar'] or isas
     cores = os.cpu_count() or 1
-    info = machine()
+    info = machine(1 if args.quick else cores)
     result = dict(isa=isas[0], isas=isas, cpu_count=cores, runs=args.runs,
                   machine=info, threads={})
     print(f'CPU {info["cpu"]} ({info["arch"]}); flags: '
@@ -323,11 +336,17 @@ def main(argv=None):
                     (f', fp32 FMA {c["fp32_macs"] / 1e9:.0f} G MAC/s'
                      if c['fp32_macs'] else '')
                     for isa, c in info['ceilings'].items()))
+    if 'ceilings_all_cores' in info:
+        print(f'ceilings of all {cores} cores at once: ' + '; '.join(
+            f'{isa} {c["xnor_bitmacs"] / 1e9:.0f} G bit-MAC/s '
+            f'({c["xnor_bitmacs"] / info["ceilings"][isa]["xnor_bitmacs"]:.2f}'
+            f'x one core)' for isa, c in info['ceilings_all_cores'].items()))
     for threads in ([1] if args.quick else sorted({1, cores})):
         torch.set_num_threads(threads)
         print(f'{threads} thread(s):')
-        part = dict(layers=bench_layers(isas, args.runs, info['ceilings'],
-                                        threads))
+        ceilings = info['ceilings'] if threads == 1 else \
+            info['ceilings_all_cores']
+        part = dict(layers=bench_layers(isas, args.runs, ceilings, threads))
         part['resnet18'] = r18 = bench_resnet18(max(5, args.runs // 3))
         print(f'  binary ResNet-18 {r18["binary_ms"]:.1f} ms, fp32 ResNet-18 '
               f'{r18["fp32_ms"]:.1f} ms ({r18["speedup"]:.2f}x), int8 '
@@ -354,6 +373,17 @@ def main(argv=None):
     result['resnet18_speedup_int8_1thread'] = one['resnet18']['speedup_int8']
     result['size_ratio_resnet18'] = result['size']['size_ratio_fp16']
     result['layers'] = one['layers']
+    if str(cores) in result['threads'] and cores > 1:
+        scaling = {key: one['resnet18'][key] / result['threads'][str(cores)][
+            'resnet18'][key] for key in ('binary_ms', 'binary_int8_fp_layers_ms')}
+        ceiling = {isa: c['xnor_bitmacs'] / info['ceilings'][isa][
+            'xnor_bitmacs'] for isa, c in info['ceilings_all_cores'].items()}
+        result['resnet18_thread_scaling'] = scaling
+        result['ceiling_thread_scaling'] = ceiling
+        print(f'binary ResNet-18 on {cores} threads: '
+              f'{scaling["binary_ms"]:.2f}x one thread, '
+              f'{scaling["binary_int8_fp_layers_ms"]:.2f}x with int8 FP '
+              f'layers; the popcount ceiling: {ceiling[isas[0]]:.2f}x')
     print(f'binary ResNet-18 file: {result["size"]["size_ratio_fp16"]:.1f}x '
           f'smaller than its float32 weights with --fp16, '
           f'{result["size"]["size_ratio_fp32"]:.1f}x without')
