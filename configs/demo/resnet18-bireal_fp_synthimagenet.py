@@ -7,6 +7,8 @@
 # benchmark's 8 epochs (0.010 COCO mAP, 2026-12-05).
 _base_ = ['./vgg16-w0.25_fp_synthimagenet.py']
 model = dict(
+    # conv_cfg None: real convs (BiRealResNet's default is binary).
     backbone=dict(_delete_=True, type='BiRealResNet', depth=18,
-                  out_indices=(3, ), act_cfg=dict(type='Hardtanh')),
+                  out_indices=(3, ), conv_cfg=None,
+                  act_cfg=dict(type='Hardtanh')),
     head=dict(in_channels=512))
