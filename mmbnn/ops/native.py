@@ -190,8 +190,7 @@ def peak_rates(isa: str, seconds: float = 0.2, threads: int = 1) -> dict:
         raise ValueError(f'threads must be at least 1, got {threads}')
     rates = {}
     for key, kind in (('xnor_bitmacs', 0), ('fp32_macs', 1)):
-        rate = lib.mmbnn_peak(ISA_CODES[isa], kind, seconds) if threads == 1 \
-            else lib.mmbnn_peak_threads(ISA_CODES[isa], kind, seconds, threads)
+        rate = lib.mmbnn_peak_threads(ISA_CODES[isa], kind, seconds, threads)
         rates[key] = rate if rate > 0 else None
     return rates
 

@@ -1074,10 +1074,8 @@ static double peak_neon_fma(int64_t iters) {
 
 typedef double (*PeakLoop)(int64_t iters);  // seconds for iters iterations
 
-// kind 0: XNOR-popcount bit-MACs per second; 1: fp32 MACs per second. Runs
-// of about seconds / 16 (iterations doubled until a run takes that long),
-// the fastest of 15 counting: on a shared machine a short run is less often
-// interrupted, and the fastest is the core's own rate.
+// Path ``isa``'s loop of ``kind`` and its operations per iteration in
+// *ops_out (null where there is none).
 static PeakLoop peak_loop(int isa, int kind, double *ops_out) {
   PeakLoop loop = nullptr;
   double ops = 0;  // per iteration: accumulators x bits (or fp32 lanes)
@@ -1104,44 +1102,41 @@ static PeakLoop peak_loop(int isa, int kind, double *ops_out) {
   return loop;
 }
 
-// Iterations of ``loop`` that take about ``seconds`` on one thread.
-static int64_t peak_iters(PeakLoop loop, double seconds) {
-  int64_t iters = 31 << 8;
-  while (loop(iters) < seconds) iters *= 2;
-  return iters;
-}
-
-extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
-  if (!mmbnn_isa_supported(isa)) return -1.0;
-  double ops = 0;
-  PeakLoop loop = peak_loop(isa, kind, &ops);
-  if (!loop) return -1.0;
-  const int64_t iters = peak_iters(loop, seconds / 16);
-  double best = 0;
-  for (int r = 0; r < 15; ++r) best = std::max(best, iters * ops / loop(iters));
-  return best;
-}
-
-// The same loop on ``threads`` threads at once, each the same number of
-// iterations from a common start: operations of all threads per second of
-// the slowest, the fastest of 15 runs. Whether the cores really double the
+// kind 0: XNOR-popcount bit-MACs per second; 1: fp32 MACs per second. Runs
+// of about seconds / 16 (iterations doubled until a run takes that long),
+// the fastest of 15 counting: on a shared machine a short run is less often
+// interrupted, and the fastest is the core's own rate.
+// On ``threads`` threads at once (threads > 1), each runs the same number of
+// iterations from a common start, timed around them all: operations of all
+// threads per second of the slowest. Whether the cores really double the
 // rate (or share one core's units, as hyper-threads do) is what a
-// many-thread speedup can be held against.
+// many-thread speedup can be held against. One thread: the loop's own timing.
 extern "C" double mmbnn_peak_threads(int isa, int kind, double seconds,
                                      int threads) {
   if (!mmbnn_isa_supported(isa) || threads < 1) return -1.0;
   double ops = 0;
   PeakLoop loop = peak_loop(isa, kind, &ops);
   if (!loop) return -1.0;
-  const int64_t iters = peak_iters(loop, seconds / 16);
+  int64_t iters = 31 << 8;
+  while (loop(iters) < seconds / 16) iters *= 2;
   double best = 0;
   for (int r = 0; r < 15; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
+    double t;
+    if (threads == 1) {
+      t = loop(iters);
+    } else {
+      const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads)
-    loop(iters);
-    best = std::max(best, threads * iters * ops / seconds_since(t0));
+      loop(iters);
+      t = seconds_since(t0);
+    }
+    best = std::max(best, threads * iters * ops / t);
   }
   return best;
+}
+
+extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
+  return mmbnn_peak_threads(isa, kind, seconds, 1);
 }
 
 // ---------------------------------------------------------------------------
