@@ -12,6 +12,7 @@ tensors (quantize in, dequantize out), so BN, residuals and the binary
 layers around it are unchanged. CPU only, as PyTorch's quantized engine is.
 """
 import warnings
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import torch
@@ -19,8 +20,9 @@ import torch.nn as nn
 
 from .xnor_layers import fold_batch_norm
 
-__all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_max_pools',
-           'quantize_float_layers']
+__all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_avg_pools',
+           'fuse_max_pools', 'pooled_int8_conv', 'quantize_float_layers',
+           'uint8_pool_dequantize']
 
 QMAX = 127  # 7-bit activations (reduce_range)
 
@@ -66,13 +68,19 @@ class _Int8Layer(nn.Module):
         self.pool = None  # a max-pool on the uint8 output (fuse_max_pools)
 
     def forward(self, x):
+        return self._dequantize(self._quantized_op(x))
+
+    def _quantized_op(self, x):
+        """The op's quantized output for the float input ``x``."""
         if x.device.type != 'cpu':
             raise RuntimeError(
                 f'{type(self).__name__} runs on PyTorch\'s quantized CPU '
                 f'engine; the input is on {x.device}')
         q = torch.quantize_per_tensor(x.float(), self.in_scale,
                                       self.in_zero_point, torch.quint8)
-        y = self.op(q)
+        return self.op(q)
+
+    def _dequantize(self, y):
         if self.pool is not None:
             y = self.pool(y)
         return y.dequantize()
@@ -85,7 +93,15 @@ class _Int8Layer(nn.Module):
 
 class Int8Conv2d(_Int8Layer):
     """A float ``nn.Conv2d`` (zero padding) in int8; ``in_range`` and
-    ``out_range``: the (min, max) of its input and output in calibration."""
+    ``out_range``: the (min, max) of its input and output in calibration.
+
+    A 1x1 conv may take over the 2x2 average pool in front of it
+    (``fuse_avg_pools``: a Bi-Real downsample shortcut): with the native
+    library's int8 path for this CPU (AVX-512 VNNI, or the scalar one when
+    ``MMBNN_ISA=scalar``), pool, quantize, conv and output affine then run
+    in one pass (``pooled_int8_conv``; the output is not requantized to
+    uint8, so it is nearer the float layer than the op's own), else the
+    pool and the quantized op as before."""
 
     def __init__(self, conv: nn.Conv2d, in_range, out_range):
         import torch.ao.nn.quantized as nnq
@@ -97,6 +113,111 @@ class Int8Conv2d(_Int8Layer):
                         conv.stride, conv.padding, conv.dilation, conv.groups,
                         bias=conv.bias is not None)
         super().__init__(op, conv, in_range, out_range)
+        self.pre_pool = None  # a 2x2 average pool before it (fuse_avg_pools)
+        self._native = None  # the native path's weights, made on first use
+
+    def _dequantize(self, y):
+        """Pool (``fuse_max_pools``) and dequantize the op's uint8 output;
+        natively where the library has an int8 path here, in one pass that
+        also leaves the output's sign bits on it for a binary conv next
+        (as a fused XNOR block does)."""
+        pool = self.pool
+        isa = _native_int8_isa()
+        if isa is None or y.dim() != 4 or not (pool is None or (
+                type(pool) is nn.MaxPool2d and not pool.ceil_mode
+                and _square(pool.kernel_size) and _square(pool.stride)
+                and _square(pool.padding) and _pair(pool.dilation) == (
+                    1, 1))):
+            return super()._dequantize(y)
+        k, s, p = ((1, 1, 0) if pool is None else
+                   (_pair(pool.kernel_size)[0], _pair(pool.stride)[0],
+                    _pair(pool.padding)[0]))
+        return uint8_pool_dequantize(y, k, s, p, isa)
+
+    def forward(self, x):
+        if self.pre_pool is None:
+            return super().forward(x)
+        isa = _native_int8_isa()
+        if isa is None or x.device.type != 'cpu' or x.dim() != 4 or (
+                self.pre_pool.ceil_mode and (x.shape[2] % 2 or x.shape[3] % 2)):
+            # (ceil_mode pools an odd edge's last row or column alone)
+            return super().forward(self.pre_pool(x))
+        if self._native is None:
+            self._native = _native_weights(self.op, self.in_scale)
+        return pooled_int8_conv(x, *self._native, self.in_scale,
+                                self.in_zero_point, isa)
+
+    def extra_repr(self):
+        return super().extra_repr() + (
+            ', pre_pool=2x2' if self.pre_pool is not None else '')
+
+
+def _native_int8_isa():
+    """The native int8 path to use: the binary layers' instruction set
+    (``native.select_isa``) where the library has the int8 kernel for it
+    (AVX-512 with VNNI, or scalar), else None (PyTorch's quantized ops)."""
+    from mmbnn.ops import native
+    return _int8_path(native.select_isa())
+
+
+@lru_cache(maxsize=None)
+def _int8_path(isa):
+    from mmbnn.ops import native
+    lib = native.library()
+    if isa in ('avx512', 'scalar') and lib is not None and \
+            lib.mmbnn_int8_supported(native.ISA_CODES[isa]):
+        return isa
+    return None
+
+
+def _native_weights(op, in_scale):
+    """From a quantized 1x1 conv: its int8 weights laid out for
+    ``mmbnn_pool_int8_conv`` ([ceil(O/16)][ceil(C/4)][16][4], zero padded),
+    their per-channel sums, ``alpha = in_scale * weight scale`` and the bias
+    (float32)."""
+    with warnings.catch_warnings():  # quantized tensors deprecated
+        warnings.simplefilter('ignore')
+        weight = op.weight()
+        q = weight.int_repr().flatten(1)  # [O, C], 1x1 kernel
+        scales = weight.q_per_channel_scales().double()
+        bias = op.bias()
+    o, c = q.shape
+    padded = torch.zeros((o + 15) // 16 * 16, (c + 3) // 4 * 4,
+                         dtype=torch.int8)
+    padded[:o, :c] = q
+    blocks = padded.view(-1, 16, padded.shape[1] // 4, 4).permute(0, 2, 1, 3)
+    alpha = (in_scale * scales).float()
+    beta = bias.detach().float() if bias is not None else torch.zeros(o)
+    return (blocks.contiguous(), q.sum(1, dtype=torch.int32), alpha,
+            beta.contiguous())
+
+
+def pooled_int8_conv(x: torch.Tensor, weight: torch.Tensor,
+                     weight_sum: torch.Tensor, alpha: torch.Tensor,
+                     beta: torch.Tensor, in_scale: float, in_zero_point: int,
+                     isa: str) -> torch.Tensor:
+    """``alpha * (conv1x1(q, w) - in_zero_point * weight_sum) + beta`` with
+    ``q`` the 2x2 average pool (stride 2) of ``x`` [N, C, H, W] quantized as
+    ``torch.quantize_per_tensor(pool, in_scale, in_zero_point, quint8)``,
+    in one native pass (``mmbnn_pool_int8_conv``); ``weight``: int8 in the
+    layout of ``_native_weights``. Returns float32 [N, O, H // 2, W // 2],
+    channels-last."""
+    from mmbnn.ops import native
+    n, c, h, w = x.shape
+    o = alpha.numel()
+    if weight.shape[1] != (c + 3) // 4 or weight.shape[0] * 16 < o:
+        raise ValueError(f'weights laid out for {weight.shape[1] * 4} input '
+                         f'channels, the input has {c}')
+    x = x.float().contiguous(memory_format=torch.channels_last)
+    out = torch.empty(n, h // 2, w // 2, o)
+    status = native.library().mmbnn_pool_int8_conv(
+        x.data_ptr(), n, h, w, c, weight.data_ptr(), weight_sum.data_ptr(),
+        o, _inverse(in_scale), int(in_zero_point), alpha.data_ptr(),
+        beta.data_ptr(), out.data_ptr(), native.ISA_CODES[isa],
+        native.threads())
+    if status:
+        raise RuntimeError(f'no native int8 path for {isa!r} here')
+    return out.permute(0, 3, 1, 2)
 
 
 class Int8Linear(_Int8Layer):
@@ -178,6 +299,75 @@ def fuse_max_pools(model: nn.Module) -> int:
     return count
 
 
+def uint8_pool_dequantize(y: torch.Tensor, kernel: int, stride: int,
+                          padding: int, isa: str) -> torch.Tensor:
+    """The quint8 ``[N, C, H, W]`` tensor ``y`` max-pooled (``kernel`` x
+    ``kernel``, as ``F.max_pool2d``; kernel 1, stride 1: not pooled) and
+    dequantized in one native pass, exactly as the quantized pool and
+    ``dequantize`` give it; float32, channels-last, carrying its sign bits
+    for the binary conv that may read it next."""
+    from mmbnn.deploy.xnor_layers import _BITS
+    from mmbnn.ops import native
+    y = y.contiguous(memory_format=torch.channels_last)
+    n, c, h, w = y.shape
+    oh = (h + 2 * padding - kernel) // stride + 1
+    ow = (w + 2 * padding - kernel) // stride + 1
+    out = torch.empty(n, oh, ow, c)
+    bits = torch.empty(n, oh, ow, (c + 63) // 64, dtype=torch.int64)
+    status = native.library().mmbnn_uint8_pool_dequantize(
+        y.data_ptr(), n, h, w, c, kernel, stride, padding, y.q_zero_point(),
+        y.q_scale(), out.data_ptr(), bits.data_ptr(), native.ISA_CODES[isa],
+        native.threads())
+    if status:
+        raise RuntimeError(f'no native int8 path for {isa!r} here, or a '
+                           f'pool it cannot run ({kernel}, {stride}, '
+                           f'{padding})')
+    out = out.permute(0, 3, 1, 2)
+    setattr(out, _BITS, (bits, out._version))
+    return out
+
+
+def _square(v):
+    return _pair(v)[0] == _pair(v)[1]
+
+
+@lru_cache(maxsize=256)
+def _inverse(scale: float) -> float:
+    """``1 / scale`` in float32, as PyTorch's quantizer computes it."""
+    return (1 / torch.tensor(scale, dtype=torch.float32)).item()
+
+
+def fuse_avg_pools(model: nn.Module) -> int:
+    """Move each 2x2, stride-2, unpadded ``nn.AvgPool2d`` (Bi-Real's has
+    ``ceil_mode``, which only differs on odd sizes) directly in front
+    of a 1x1, stride-1 ``Int8Conv2d`` in an ``nn.Sequential`` (a Bi-Real
+    downsample shortcut: pool, conv, folded BN) into the conv
+    (``Int8Conv2d.pre_pool``) and put an ``nn.Identity`` in its place.
+    Returns the count."""
+    count = 0
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        items = list(seq._modules.items())
+        for (name, pool), (_, conv) in zip(items, items[1:]):
+            if type(pool) is nn.AvgPool2d and _pair(pool.kernel_size) == (
+                    2, 2) and _pair(pool.stride) == (2, 2) and _pair(
+                        pool.padding) == (0, 0) and \
+                    pool.divisor_override is None and \
+                    isinstance(conv, Int8Conv2d) and conv.pre_pool is None \
+                    and conv.pool is None and conv.op.kernel_size == (1, 1) \
+                    and conv.op.stride == (1, 1) and conv.op.padding == (
+                        0, 0) and conv.op.groups == 1:
+                conv.pre_pool = pool
+                seq._modules[name] = nn.Identity()
+                count += 1
+    return count
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
 def quantize_float_layers(model: nn.Module, batches: Iterable,
                           forward: Callable = None) -> int:
     """Replace, in place, every float ``nn.Conv2d`` and ``nn.Linear`` of
@@ -185,9 +375,10 @@ def quantize_float_layers(model: nn.Module, batches: Iterable,
     by its int8 twin, calibrated on the activation ranges seen while
     ``forward(model, batch)`` (default ``model(batch)``) runs each of
     ``batches``. Eval-mode BNs right after a float conv are folded into it
-    first (``fold_batch_norms``), and a max-pool right after an int8 conv
-    then runs on its uint8 output (``fuse_max_pools``). Returns the number
-    of layers replaced; the model is put in eval mode."""
+    first (``fold_batch_norms``), a max-pool right after an int8 conv
+    then runs on its uint8 output (``fuse_max_pools``), and a 2x2 average
+    pool right before a 1x1 one in it (``fuse_avg_pools``). Returns the
+    number of layers replaced; the model is put in eval mode."""
     if any(p.device.type != 'cpu' for p in model.parameters()):
         raise RuntimeError('int8 layers run on the CPU only; move the model '
                            'to the CPU first')
@@ -234,4 +425,5 @@ def quantize_float_layers(model: nn.Module, batches: Iterable,
                                     (low_out, high_out)))
         replaced += 1
     fuse_max_pools(model)
+    fuse_avg_pools(model)
     return replaced

@@ -63,6 +63,14 @@ def _signatures(lib):
     # mmbnn_conv's arguments in one int64 array (xnor_conv.ConvCall).
     lib.mmbnn_conv_args.restype = _int
     lib.mmbnn_conv_args.argtypes = [ctypes.POINTER(_i64)]
+    lib.mmbnn_int8_supported.restype = _int
+    lib.mmbnn_int8_supported.argtypes = [_int]
+    lib.mmbnn_pool_int8_conv.restype = _int
+    lib.mmbnn_pool_int8_conv.argtypes = [_ptr] + [_i64] * 4 + [
+        _ptr, _ptr, _i64, ctypes.c_float, _int, _ptr, _ptr, _ptr, _int, _int]
+    lib.mmbnn_uint8_pool_dequantize.restype = _int
+    lib.mmbnn_uint8_pool_dequantize.argtypes = [_ptr] + [_i64] * 4 + [
+        _int] * 4 + [ctypes.c_float, _ptr, _ptr, _int, _int]
     lib.mmbnn_sign.restype = None
     lib.mmbnn_sign.argtypes = [_ptr, _ptr, _i64, _int]
     lib.mmbnn_tanh_sign_grad.restype = None

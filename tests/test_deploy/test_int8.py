@@ -1,5 +1,7 @@
 """int8 full-precision layers (mmbnn.deploy.int8) against the float layers,
 within the error bound that the quantization steps give."""
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,8 +9,11 @@ import torch.nn.functional as F
 
 from mmbnn.deploy.int8 import (QMAX, Int8Conv2d, Int8Linear,
                                activation_qparams, fold_batch_norms,
-                               fuse_max_pools, quantize_float_layers,
+                               fuse_avg_pools, fuse_max_pools,
+                               pooled_int8_conv, quantize_float_layers,
                                weight_scales)
+from mmbnn.deploy.int8 import _int8_path, _native_weights
+from mmbnn.ops import native
 from toy import randomize_norms
 from mmbnn.models.layers.binary import BinaryConv2d
 
@@ -111,6 +116,133 @@ def test_max_pool_on_the_uint8_output_is_exact():
         expected = F.max_pool2d(stem[0](x), 3, 2, 1)
     assert torch.equal(fused, expected)
     assert fuse_max_pools(stem) == 0  # nothing left to fuse
+
+
+def int8_paths():
+    """The native int8 paths this machine runs (scalar with any library)."""
+    if native.library() is None:
+        return []
+    return [isa for isa in ('avx512', 'scalar') if _int8_path(isa)]
+
+
+@pytest.mark.parametrize('shape', [(1, 64, 8, 12, 128), (2, 6, 7, 9, 24),
+                                   (1, 20, 10, 10, 40), (1, 3, 4, 4, 1)])
+def test_pooled_int8_conv_is_exact(shape):
+    """The native pool + quantize + 1x1 int8 conv on every path gives bit
+    for bit what PyTorch's ops give on the same steps: avg_pool2d,
+    quantize_per_tensor (its uint8 values), the integer products summed
+    exactly, ``alpha * (sum - zp * sum(w)) + beta`` in float32. Shapes:
+    channel counts that are not multiples of 4 (inputs) or 16 (outputs),
+    odd sizes (the last row and column dropped), a batch of 2."""
+    paths = int8_paths()
+    if not paths:
+        pytest.skip('no native library')
+    n, c, h, w, o = shape
+    torch.manual_seed(c + o)
+    conv = nn.Conv2d(c, o, 1)
+    x = torch.randn(n, c, h, w) * 2 + 0.3
+    pooled = F.avg_pool2d(x, 2)
+    # The input range narrower than the values: some saturate at 0 / 255.
+    layer = Int8Conv2d(conv, (pooled.min().item() / 4,
+                              pooled.max().item() / 4), (-5, 5))
+    weights = _native_weights(layer.op, layer.in_scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        q = torch.quantize_per_tensor(pooled, layer.in_scale,
+                                      layer.in_zero_point,
+                                      torch.quint8).int_repr().long()
+        wq = layer.op.weight().int_repr().flatten(1).long()
+    assert (q == 0).any() and (q == 255).any()
+    dot = torch.einsum('nchw,oc->nohw', q, wq)
+    alpha = (layer.in_scale * layer.op.weight().q_per_channel_scales()
+             ).float().view(1, -1, 1, 1)
+    expected = (dot - layer.in_zero_point * wq.sum(1).view(1, -1, 1, 1)
+                ).float() * alpha + conv.bias.detach().view(1, -1, 1, 1)
+    for isa in paths:
+        y = pooled_int8_conv(x, *weights, layer.in_scale,
+                             layer.in_zero_point, isa)
+        assert y.shape == (n, o, h // 2, w // 2)
+        assert torch.equal(y, expected), isa
+
+
+@pytest.mark.parametrize('c,size,pool', [(64, 14, (3, 2, 1)),
+                                         (70, 9, (2, 2, 0)),
+                                         (5, 6, (1, 1, 0)), (130, 7, (3, 1, 1))])
+def test_uint8_pool_dequantize_is_exact_and_packs_the_signs(c, size, pool):
+    """The native pool + dequantize of an int8 conv's uint8 output equals
+    PyTorch's quantized max-pool and dequantize bit for bit on every path,
+    and the sign bits it leaves on its output are pack_activations' of it
+    (channel counts over one 64-bit word and with a tail; no pool, 2x2,
+    3x3 with padding, stride 1 and 2, odd sizes)."""
+    from mmbnn.deploy.int8 import uint8_pool_dequantize
+    from mmbnn.deploy.xnor_layers import _cached_bits
+    from mmbnn.ops.xnor_conv import pack_activations
+    paths = int8_paths()
+    if not paths:
+        pytest.skip('no native library')
+    torch.manual_seed(c)
+    x = torch.randn(2, c, size, size + 1).contiguous(
+        memory_format=torch.channels_last)
+    k, stride, padding = pool
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        q = torch.quantize_per_tensor(x, 0.02, 70, torch.quint8)
+        expected = (F.max_pool2d(q, k, stride, padding) if k > 1 else q
+                    ).dequantize()
+    assert (expected == 0).any()  # a sign exactly at zero
+    for isa in paths:
+        y = uint8_pool_dequantize(q, k, stride, padding, isa)
+        assert torch.equal(y, expected), isa
+        bits = _cached_bits(y)
+        assert bits is not None and torch.equal(
+            bits, pack_activations(expected, 1, 'reference')), isa
+
+
+def test_downsample_shortcut_pool_moves_into_its_int8_conv():
+    """A Bi-Real downsample shortcut (2x2 average pool with ceil_mode, 1x1
+    conv, BN): after quantize_float_layers the pool sits in the int8 conv
+    (an Identity in its place), whose output is within the quantization
+    bound of the float shortcut, as the unfused pool + quantized op's is;
+    on an odd size (where ceil_mode pools the edge alone) it runs the
+    pool and the op. Pools that do not fit (3x3, before a 3x3 conv) stay."""
+    torch.manual_seed(0)
+    shortcut = nn.Sequential(nn.AvgPool2d(2, 2, ceil_mode=True,
+                                          count_include_pad=False),
+                             nn.Conv2d(16, 32, 1, bias=False),
+                             nn.BatchNorm2d(32))
+    other = nn.Sequential(nn.AvgPool2d(3, 2), nn.Conv2d(16, 8, 1),
+                          nn.AvgPool2d(2), nn.Conv2d(8, 8, 3))
+    randomize_norms(shortcut, seed=2).eval()
+    calibration = [torch.randn(2, 16, 12, 12) for _ in range(2)]
+    x, odd = torch.randn(2, 16, 12, 12), torch.randn(1, 16, 9, 11)
+    with torch.no_grad():
+        ref, ref_odd = shortcut(x), shortcut(odd)
+        quantize_float_layers(shortcut, calibration)
+        quantize_float_layers(other, [torch.randn(1, 16, 13, 13)])
+        assert [type(m) for m in shortcut] == [nn.Identity, Int8Conv2d,
+                                               nn.Identity]
+        assert [type(m) for m in other] == [nn.AvgPool2d, Int8Conv2d,
+                                            nn.AvgPool2d, Int8Conv2d]
+        conv = shortcut[1]
+        assert isinstance(conv.pre_pool, nn.AvgPool2d)
+        fused, fused_odd = shortcut(x), shortcut(odd)
+        pool, conv.pre_pool = conv.pre_pool, None
+        unfused = conv(pool(x))
+        unfused_odd = conv(pool(odd))
+    assert fused_odd.shape == ref_odd.shape == (1, 32, 5, 6)
+    if int8_paths():
+        assert torch.equal(fused_odd, unfused_odd)  # the PyTorch ops
+    # Bound (as test_int8_conv_within_the_quantization_bound, 1x1):
+    s_in, s_out = conv.in_scale, conv.op.scale
+    s_w = weight_scales(conv.op.weight().dequantize()).float().view(1, -1, 1, 1)
+    weight = conv.op.weight().dequantize().flatten(1)
+    pooled = F.avg_pool2d(x, 2)
+    bound = (s_in / 2 * weight.abs().sum(1).view(1, -1, 1, 1)
+             + s_w / 2 * (pooled.abs() + s_in / 2).sum(1, keepdim=True)
+             + s_out / 2 + 1e-4 * ref.abs() + 1e-5)
+    for y in (fused, unfused):
+        assert ((y - ref).abs() <= bound).all()
+    assert fuse_avg_pools(shortcut) == 0  # nothing left to fuse
 
 
 class Net(nn.Module):

@@ -6,6 +6,7 @@ benchmark is not a test of speed)."""
 import json
 import os.path as osp
 import re
+import time
 
 import pytest
 
@@ -42,20 +43,52 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
     parts = r18['breakdown_ms']
     # The parts add up to about the whole forward (a separate timing).
     assert sum(parts.values()) == pytest.approx(r18['binary_ms'], rel=0.5)
+    for key in ('fp32_ms', 'int8_ms', 'binary_int8_fp_layers_ms',
+                'speedup_int8_fp_layers', 'speedup_int8_fp_layers_vs_int8'):
+        assert r18['after_switch'][key] > 0, key
     assert figures['resnet18_speedup_int8_1thread'] == r18['speedup_int8']
     assert 'ceilings per core' in result.stdout
     assert 'init_weights' not in result.stdout + result.stderr
+
+
+def _runtime_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'runtime_bench', osp.join(ROOT, 'tools', 'benchmarks', 'runtime.py'))
+    runtime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runtime)
+    return runtime
+
+
+def test_runtime_benchmark_times_each_function_in_its_steady_state():
+    """A function that is slow only right after another one ran (its
+    caches evicted, here a 30 ms sleep) is timed at its steady state, the
+    second of two calls in a row; its first calls' median goes to
+    ``after_switch``. Timing every call right after the others (the old
+    interleaving) would give 30 ms for both."""
+    runtime = _runtime_module()
+    last = []
+
+    def make(name):
+        def fn():
+            if last and last[-1] != name:
+                time.sleep(0.03)
+            last.append(name)
+        return fn
+
+    cold = {}
+    warm = runtime.medians(dict(a=make('a'), b=make('b')), 5, cold)
+    assert set(warm) == set(cold) == {'a', 'b'}
+    assert all(warm[k] < 0.015 for k in warm), warm
+    assert all(cold[k] >= 0.03 for k in cold), cold
+    assert len(last) == 2 * 2 * 5  # each function twice a round
 
 
 def test_runtime_benchmark_measures_the_ceilings_of_all_cores_together():
     """With several cores the machine probe also measures every path's
     loops on all of them at once: positive, for the same paths as the
     per-core ceilings; one core: no such entry."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'runtime_bench', osp.join(ROOT, 'tools', 'benchmarks', 'runtime.py'))
-    runtime = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runtime)
+    runtime = _runtime_module()
     info = runtime.machine(cores=2)
     assert set(info['ceilings_all_cores']) == set(info['ceilings'])
     for isa, rates in info['ceilings_all_cores'].items():

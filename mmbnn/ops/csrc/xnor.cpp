@@ -1140,6 +1140,285 @@ extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
 }
 
 // ---------------------------------------------------------------------------
+// The int8 runtime's downsample shortcut in one pass (deploy/int8.py,
+// docs/deploy.md): a 2x2 average pool (stride 2) of a channels-last float
+// input [N, H, W, C], quantized to uint8 as PyTorch's quantize_per_tensor
+// does (round-half-even of x * (1 / scale), + zero point, clamped to
+// 0..255), then a 1x1 conv with int8 weights: out[o] = alpha[o] * (float)(
+// sum_c q[c] w[o][c] - zp * wsum[o]) + beta[o], float32 [N, H/2, W/2, O].
+// The integer sum is exact on every path (|sum| < 2^24 for C <= 512), and the
+// transform rounds the same on each, so the paths agree bit for bit.
+// Weights: [ceil(O/16)][Cq = ceil(C/4)][16 channels][4 inputs] int8, zero in
+// the padding; on AVX-512 VNNI one 64-byte row is a vpdpbusd operand.
+
+// 1 where the pooled int8 conv has a native path for ``isa``: scalar always;
+// AVX-512 needs VNNI.
+extern "C" int mmbnn_int8_supported(int isa) {
+  if (isa == ISA_SCALAR) return 1;
+#ifdef MMBNN_X86
+  __builtin_cpu_init();
+  if (isa == ISA_AVX512)
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512vnni");
+#endif
+  return 0;
+}
+
+struct PoolInt8 {
+  const float *x;
+  int64_t H, W, C, OH, OW, O, Cq;
+  const int8_t *w;
+  const int32_t *wsum;
+  float inv_scale;
+  int zp;
+  const float *alpha, *beta;
+  float *out;
+};
+
+// Row oy of image n, pooled and quantized: q[ox * Cq * 4 + c], the padding
+// channels 0.
+static void pool_quantize_row(const PoolInt8 &a, int64_t n, int64_t oy,
+                              uint8_t *q) {
+  const int64_t Cp = a.Cq * 4;
+  for (int64_t ox = 0; ox < a.OW; ++ox) {
+    const float *p = a.x + ((n * a.H + 2 * oy) * a.W + 2 * ox) * a.C;
+    const float *r = p + a.W * a.C;  // the row below
+    uint8_t *d = q + ox * Cp;
+    for (int64_t c = 0; c < a.C; ++c) {
+      // PyTorch's order: the window's sum row by row, then divided (by 4:
+      // exact, as the vector path's multiply by 0.25).
+      const float avg = (((p[c] + p[a.C + c]) + r[c]) + r[a.C + c]) / 4.0f;
+      float t = avg * a.inv_scale;
+      t = std::min(std::max(t, -1e9f), 1e9f);  // saturates below anyway
+      const int32_t v = (int32_t)std::nearbyint(t) + a.zp;
+      d[c] = (uint8_t)std::min(255, std::max(0, v));
+    }
+    for (int64_t c = a.C; c < Cp; ++c) d[c] = 0;
+  }
+}
+
+#ifdef MMBNN_X86
+__attribute__((target("avx512f"))) static void pool_quantize_row_avx512(
+    const PoolInt8 &a, int64_t n, int64_t oy, uint8_t *q) {
+  const int64_t Cp = a.Cq * 4;
+  const __m512 quarter = _mm512_set1_ps(0.25f), inv = _mm512_set1_ps(a.inv_scale);
+  const __m512 lo = _mm512_set1_ps(-1e9f), hi = _mm512_set1_ps(1e9f);
+  const __m512i zp = _mm512_set1_epi32(a.zp), zero = _mm512_setzero_si512(),
+                top = _mm512_set1_epi32(255);
+  for (int64_t ox = 0; ox < a.OW; ++ox) {
+    const float *p = a.x + ((n * a.H + 2 * oy) * a.W + 2 * ox) * a.C;
+    const float *r = p + a.W * a.C;
+    uint8_t *d = q + ox * Cp;
+    for (int64_t c = 0; c < Cp; c += 16) {
+      const int64_t left = a.C - c;
+      const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
+                          : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+      __m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, p + c),
+                               _mm512_maskz_loadu_ps(m, p + a.C + c));
+      s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + c));
+      s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + a.C + c));
+      __m512 t = _mm512_mul_ps(_mm512_mul_ps(s, quarter), inv);
+      t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+      __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), zp);
+      v = _mm512_min_epi32(_mm512_max_epi32(v, zero), top);
+      v = _mm512_maskz_mov_epi32(m, v);  // padding channels 0
+      const int64_t bytes = std::min<int64_t>(16, Cp - c);
+      _mm512_mask_cvtepi32_storeu_epi8(
+          d + c, (__mmask16)((1u << bytes) - 1), v);
+    }
+  }
+}
+#endif
+
+static void pool_int8_row_scalar(const PoolInt8 &a, const uint8_t *q,
+                                 float *dst) {
+  for (int64_t ox = 0; ox < a.OW; ++ox)
+    for (int64_t o = 0; o < a.O; ++o) {
+      const int8_t *w = a.w + (o / 16) * a.Cq * 64 + (o % 16) * 4;
+      int32_t acc = 0;
+      for (int64_t k = 0; k < a.Cq * 4; ++k)
+        acc += (int32_t)q[ox * a.Cq * 4 + k] * w[(k / 4) * 64 + k % 4];
+      float y = (float)(acc - a.zp * a.wsum[o]) * a.alpha[o];
+      dst[ox * a.O + o] = y + a.beta[o];
+    }
+}
+
+#ifdef MMBNN_X86
+// PX pixels x up to 4 blocks of 16 output channels.
+template <int PX>
+__attribute__((target("avx512f,avx512vnni"), always_inline)) static inline void
+pool_int8_tile_avx512(const PoolInt8 &a, const uint8_t *q, int64_t ox,
+                      int64_t b0, int64_t nb, float *dst) {
+  __m512i acc[PX][4];
+  for (int p = 0; p < PX; ++p)
+    for (int b = 0; b < 4; ++b) acc[p][b] = _mm512_setzero_si512();
+  const int64_t Cp = a.Cq * 4;
+  for (int64_t k = 0; k < a.Cq; ++k) {
+    __m512i w[4];
+    for (int b = 0; b < 4; ++b)
+      if (b < nb)
+        w[b] = _mm512_loadu_si512(a.w + ((b0 + b) * a.Cq + k) * 64);
+    for (int p = 0; p < PX; ++p) {
+      int32_t quad;
+      std::memcpy(&quad, q + (ox + p) * Cp + k * 4, 4);
+      const __m512i x = _mm512_set1_epi32(quad);
+      for (int b = 0; b < 4; ++b)
+        if (b < nb) acc[p][b] = _mm512_dpbusd_epi32(acc[p][b], x, w[b]);
+    }
+  }
+  const __m512i zp = _mm512_set1_epi32(a.zp);
+  for (int b = 0; b < 4; ++b) {
+    if (b >= nb) break;
+    const int64_t o0 = (b0 + b) * 16;
+    const int64_t left = a.O - o0;
+    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
+                                   : (__mmask16)((1u << left) - 1);
+    const __m512i ws = _mm512_maskz_loadu_epi32(m, a.wsum + o0);
+    const __m512 al = _mm512_maskz_loadu_ps(m, a.alpha + o0);
+    const __m512 be = _mm512_maskz_loadu_ps(m, a.beta + o0);
+    const __m512i corr = _mm512_mullo_epi32(zp, ws);
+    for (int p = 0; p < PX; ++p) {
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[p][b], corr));
+      _mm512_mask_storeu_ps(dst + (ox + p) * a.O + o0, m,
+                            _mm512_add_ps(_mm512_mul_ps(v, al), be));
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static void pool_int8_row_avx512(
+    const PoolInt8 &a, const uint8_t *q, float *dst) {
+  const int64_t blocks = (a.O + 15) / 16;
+  for (int64_t b0 = 0; b0 < blocks; b0 += 4) {
+    const int64_t nb = std::min<int64_t>(4, blocks - b0);
+    int64_t ox = 0;
+    for (; ox + 4 <= a.OW; ox += 4)
+      pool_int8_tile_avx512<4>(a, q, ox, b0, nb, dst);
+    for (; ox < a.OW; ++ox) pool_int8_tile_avx512<1>(a, q, ox, b0, nb, dst);
+  }
+}
+#endif
+
+extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
+                                    int64_t W, int64_t C, const int8_t *w,
+                                    const int32_t *wsum, int64_t O,
+                                    float inv_scale, int zp,
+                                    const float *alpha, const float *beta,
+                                    float *out, int isa, int threads) {
+  if (!mmbnn_int8_supported(isa)) return -1;
+  PoolInt8 a{x, H, W, C, H / 2, W / 2, O, (C + 3) / 4, w, wsum,
+             inv_scale, zp, alpha, beta, out};
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<uint8_t> q(a.OW * a.Cq * 4);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < N * a.OH; ++row) {
+      const int64_t n = row / a.OH, oy = row % a.OH;
+      float *dst = out + row * a.OW * O;
+#ifdef MMBNN_X86
+      if (isa == ISA_AVX512) {
+        pool_quantize_row_avx512(a, n, oy, q.data());
+        pool_int8_row_avx512(a, q.data(), dst);
+        continue;
+      }
+#endif
+      pool_quantize_row(a, n, oy, q.data());
+      pool_int8_row_scalar(a, q.data(), dst);
+    }
+  }
+  return 0;
+}
+
+#ifdef MMBNN_X86
+// One output pixel of mmbnn_uint8_pool_dequantize (below) for C a multiple
+// of 16: the window's pixels q + offsets[i] (count of them), their maximum,
+// dequantized to dst and its sign bits to b, 16 channels a step.
+__attribute__((target("avx512f"))) static void pool_dequantize_pixel_avx512(
+    const uint8_t *const *taps, int count, int64_t C, int zp, float scale,
+    float *dst, u64 *b) {
+  const __m512i z = _mm512_set1_epi32(zp);
+  const __m512 sc = _mm512_set1_ps(scale);
+  u64 word = 0;
+  for (int64_t c = 0; c < C; c += 16) {
+    __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i *>(taps[0] + c));
+    for (int i = 1; i < count; ++i)
+      m = _mm_max_epu8(
+          m, _mm_loadu_si128(reinterpret_cast<const __m128i *>(taps[i] + c)));
+    const __m512i v = _mm512_cvtepu8_epi32(m);
+    _mm512_storeu_ps(dst + c, _mm512_mul_ps(
+                                  _mm512_cvtepi32_ps(_mm512_sub_epi32(v, z)), sc));
+    word |= (u64)(uint16_t)_mm512_cmpge_epi32_mask(v, z) << (c % 64);
+    if (c % 64 == 48 || c + 16 == C) {
+      b[c / 64] = word;
+      word = 0;
+    }
+  }
+}
+#endif
+
+// m = max(m, src), element-wise (vectorized: the two do not overlap).
+static inline void max_into(uint8_t *__restrict m,
+                            const uint8_t *__restrict src, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) m[c] = m[c] > src[c] ? m[c] : src[c];
+}
+
+// An int8 layer's uint8 output [N, H, W, C] handed to the float layers and
+// the binary ones after it, in one pass: max-pooled (k x k, stride s,
+// padding p that no window's maximum takes; k = 1, s = 1, p = 0: none), then
+// dequantized, out = (float)(q - zp) * scale as PyTorch's dequantize, and
+// its sign bits (out >= 0, i.e. q >= zp) packed as mmbnn_pack packs them,
+// [N, OH, OW, ceil(C / 64)] words. Max-pooling the uint8 values is exact:
+// dequantizing keeps their order.
+extern "C" int mmbnn_uint8_pool_dequantize(
+    const uint8_t *q, int64_t N, int64_t H, int64_t W, int64_t C, int k,
+    int s, int p, int zp, float scale, float *out, u64 *bits, int isa,
+    int threads) {
+  if (!mmbnn_int8_supported(isa) || k < 1 || s < 1 || p < 0 || 2 * p > k)
+    return -1;
+  const int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+  const int64_t words = (C + 63) / 64;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<uint8_t> m(C);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < N * OH; ++row) {
+      const int64_t n = row / OH, oy = row % OH;
+      const int64_t y0 = std::max<int64_t>(0, oy * s - p),
+                    y1 = std::min<int64_t>(H, oy * s - p + k);
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        const int64_t x0 = std::max<int64_t>(0, ox * s - p),
+                      x1 = std::min<int64_t>(W, ox * s - p + k);
+        const int64_t pix = row * OW + ox;
+#ifdef MMBNN_X86
+        if (isa == ISA_AVX512 && C % 16 == 0 && k <= 8) {
+          const uint8_t *taps[64];  // k <= 8 on this path
+          int count = 0;
+          for (int64_t y = y0; y < y1; ++y)
+            for (int64_t x = x0; x < x1; ++x)
+              taps[count++] = q + ((n * H + y) * W + x) * C;
+          pool_dequantize_pixel_avx512(taps, count, C, zp, scale,
+                                       out + pix * C, bits + pix * words);
+          continue;
+        }
+#endif
+        // The window's maximum: its first pixel, then the others.
+        std::memcpy(m.data(), q + ((n * H + y0) * W + x0) * C, C);
+        for (int64_t y = y0; y < y1; ++y)
+          for (int64_t x = y == y0 ? x0 + 1 : x0; x < x1; ++x)
+            max_into(m.data(), q + ((n * H + y) * W + x) * C, C);
+        float *dst = out + pix * C;
+        u64 *b = bits + pix * words;
+        for (int64_t w = 0; w < words; ++w) b[w] = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          dst[c] = (float)((int32_t)m[c] - zp) * scale;
+          if (m[c] >= zp) b[c / 64] |= (u64)1 << (c % 64);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
 // Training: the sign forward and the tanh-estimator backward (IR-Net's EDE,
 // DIR-Net's DTE) of mmbnn.ops, one pass each over contiguous float32 data.
 
