@@ -41,7 +41,7 @@ def fake_runner(calls, delay=0.0, fail=()):
 
 
 def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
-    """15 runs (2 VGG classifiers, the FP SSD, 9 BNN SSDs, the FP ResNet-18
+    """16 runs (2 VGG classifiers, the FP SSD, 10 BNN SSDs, the FP ResNet-18
     classifier and the Faster R-CNN pair); every BNN SSD starts its
     backbone from the binary classifier, neck and head (and RBD's teacher)
     from the FP SSD, which starts from the FP classifier; RBD off is weight
@@ -49,9 +49,10 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
     the FP Faster R-CNN's backbone starts from the ResNet-18 classifier, the
     BNN Faster R-CNN loads its FP twin; no run starts before what it
     needs has finished, and never more than ``jobs`` at once; the Faster
-    R-CNN chain is not left to run alone at the end."""
+    R-CNN chain is not left to run alone at the end; IMB + DTE's long run
+    has the FP SSD's epochs and starts before the short BNN SSDs."""
     runs = bench.plan(fp_epochs=24, bnn_epochs=10, frcnn_epochs=12)
-    assert len(runs) == 15
+    assert len(runs) == 16
     log = []
     runner = fake_runner(log, delay=0.02)
     roots = dict(imagenet='I/', voc='V/', coco='C/')
@@ -86,6 +87,14 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
         assert f'model.{part}.conv_cfg.activation_estimator=ste' in sign_ste
         assert f'model.{part}.conv_cfg.weight_binarizer=imb' in \
             calls['imb___dte'][3]
+    long = calls[bench.slug(bench.LONG)][3]
+    assert 'train_cfg.max_epochs=24' in long and \
+        'train_cfg.val_interval=6' in long
+    assert 'custom_hooks.3.loss_weight=0.0' in long
+    assert 'model.backbone.conv_cfg.weight_binarizer=imb' in long
+    assert 'model.neck.conv_cfg.weight_estimator=dte' in long
+    assert order.index(bench.slug(bench.LONG)) < order.index('sign___ste')
+    assert 'train_cfg.max_epochs=10' in sign_ste
     two_step = calls['imb___dte___rbd__adam_two_step']
     assert two_step[1] == bench.TWO_STEP
     assert two_step[3][:2] == ['train_steps.0.max_epochs=5',
@@ -99,24 +108,25 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
     assert calls['bnn_faster_r_cnn__imb___dte'][3][-1] == \
         'load_from=wd/fp_faster_r_cnn/last.pth'
     assert calls['bnn_faster_r_cnn__imb___dte'][4] == 'coco/bbox_mAP'
-    assert len(bench.plan(24, 10, 12, frcnn=False)) == 12
+    assert len(bench.plan(24, 10, 12, frcnn=False)) == 13
+    assert len(bench.plan(24, 10, 12, long_epochs=0)) == 15
     assert bench.two_step_length(7) == ['train_steps.0.max_epochs=3',
                                         'train_steps.1.max_epochs=4']
 
 
 def test_a_failed_run_skips_what_needs_it_and_the_rest_goes_on():
-    """The FP SSD fails: none of the 9 BNN SSDs starts, the classifiers and
+    """The FP SSD fails: none of the 10 BNN SSDs starts, the classifiers and
     the Faster R-CNN chain finish, and the error names the failed run and
-    the 9 skipped ones, with the finished runs' results beside it."""
+    the 10 skipped ones, with the finished runs' results beside it."""
     calls = []
     runs = bench.plan(24, 10, 12)
     with pytest.raises(RuntimeError) as e:
         bench.run_all(runs, 'wd', dict(imagenet='I', voc='V', coco='C'), 2,
                       runner=fake_runner(calls, fail={'fp_ssd'}))
     message, results = e.value.args
-    assert message.startswith('10 of 15 runs failed or did not run:\n')
+    assert message.startswith('11 of 16 runs failed or did not run:\n')
     assert 'FP SSD: command failed: wd/fp_ssd' in message
-    assert message.count('not run: needs a failed run') == 9
+    assert message.count('not run: needs a failed run') == 10
     assert set(results) == {'FP classifier', 'binary classifier',
                             'FP ResNet-18 classifier', 'FP Faster R-CNN', 'BNN Faster R-CNN (IMB + DTE)'}
     assert {entry[0] for entry in calls} == {bench.slug(n) for n in results

@@ -7,7 +7,8 @@ Faster R-CNN against its FP twin.
    table shows whether its mAP has stopped rising (the teacher);
 3. the BNN SSD (binary backbone from 1, neck and head from 2) with each
    recipe: sign or IMB weights x STE or DTE gradients, each with and
-   without RBD from 2; IMB + DTE + RBD with AdamBNN's two-step Adam;
+   without RBD from 2; IMB + DTE + RBD with AdamBNN's two-step Adam; and
+   IMB + DTE as long as the FP SSD (the others are shorter, to fit);
 4. the FP Bi-Real ResNet-18 classifier, the FP Faster R-CNN from it on the
    generated COCO-format set, and its binary twin (IMB + DTE, backbone and
    FPN) from its weights.
@@ -19,7 +20,8 @@ and whether each of the papers' claims (IMB > sign, DTE > STE, RBD helps,
 two-step > one-step) reproduces at this budget.
 
     python tools/experiments/recipe_benchmark.py [--jobs 2] [--fp-epochs 15]
-        [--bnn-epochs 6] [--frcnn-epochs 8] [--cls-epochs 8 16]
+        [--bnn-epochs 6] [--long-epochs 15] [--frcnn-epochs 8]
+        [--cls-epochs 8 16]
 """
 import argparse
 import os
@@ -78,10 +80,18 @@ def two_step_length(epochs: int) -> List[str]:
             for step, n in enumerate((epochs // 2, epochs - epochs // 2))]
 
 
+LONG = "IMB + DTE, the FP SSD's epochs"
+
+
 def plan(fp_epochs: int, bnn_epochs: int, frcnn_epochs: int,
-         cls_epochs: Sequence[int] = (8, 16), frcnn: bool = True) -> List[Run]:
+         cls_epochs: Sequence[int] = (8, 16), frcnn: bool = True,
+         long_epochs: int = None) -> List[Run]:
     """Every run of the benchmark, in an order that respects ``needs``;
-    ``cls_epochs``: the FP and the binary classifier's."""
+    ``cls_epochs``: the FP and the binary classifier's. Besides the recipes
+    at ``bnn_epochs``, IMB + DTE (DIR-Net's, the best of them at 6 epochs)
+    trains for ``long_epochs`` (default: as many as the FP SSD; 0: not
+    run): the BNN / FP ratio at an equal budget."""
+    long_epochs = fp_epochs if long_epochs is None else long_epochs
     runs = [
         Run('FP classifier', DEMO['fp_backbone'], 'imagenet', TOP1, (),
             lambda r: length(cls_epochs[0])),
@@ -117,6 +127,14 @@ def plan(fp_epochs: int, bnn_epochs: int, frcnn_epochs: int,
                                             1.0 if rbd else 0.0))
 
     needs = ('binary classifier', 'FP SSD')
+    if long_epochs:  # first: the longest BNN run starts as soon as it can
+        weights, estimator = RECIPES['IMB + DTE']
+        runs.append(Run(LONG, DEMO['bnn'], 'voc', VOC_MAP, needs,
+                        lambda r: (length(long_epochs, max(
+                            1, long_epochs // 4)) + binary(
+                                weights, estimator) + handoff_options(
+                                    r['binary classifier']['checkpoint'],
+                                    r['FP SSD']['checkpoint'], 0.0))))
     for recipe in RECIPES:
         for rbd in (False, True):
             runs.append(Run(f'{recipe}{" + RBD" if rbd else ""}', DEMO['bnn'],
@@ -257,6 +275,9 @@ def main(argv=None):
     # the FP SSD alone, 18 epochs: 0.367 / 0.399 / 0.413 mAP at 12 / 15 / 18.
     parser.add_argument('--fp-epochs', type=int, default=15)
     parser.add_argument('--bnn-epochs', type=int, default=6)
+    parser.add_argument('--long-epochs', type=int, default=None,
+                        help="IMB + DTE's epochs in its long run (default: "
+                             "the FP SSD's; 0: no long run)")
     parser.add_argument('--frcnn-epochs', type=int, default=8)
     parser.add_argument('--cls-epochs', type=int, nargs=2, default=[8, 16],
                         metavar=('FP', 'BINARY'),
@@ -281,7 +302,8 @@ def main(argv=None):
     if not args.no_frcnn:
         ensure_coco(roots['coco'], **DEMO_COCO)
     runs = plan(args.fp_epochs, args.bnn_epochs, args.frcnn_epochs,
-                args.cls_epochs, frcnn=not args.no_frcnn)
+                args.cls_epochs, frcnn=not args.no_frcnn,
+                long_epochs=args.long_epochs)
     print(f'{len(runs)} runs, {args.jobs} at a time, '
           f'{os.environ["OMP_NUM_THREADS"]} thread(s) each; logs under '
           f'{args.work_dir}/', flush=True)
