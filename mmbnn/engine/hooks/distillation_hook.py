@@ -116,7 +116,7 @@ class DistillationHook(Hook):
         if absent:
             raise KeyError(f'{type(self).__name__}: tapped layer(s) {absent} '
                            'are not modules of the teacher')
-        device = next(student.parameters()).device
+        device = self._device = next(student.parameters()).device
         self.teacher.to(device)
         # Taps outside the backbone and neck (a head's logits) need the full
         # tensor forward; backbone and neck taps only extract_feat.
@@ -147,6 +147,13 @@ class DistillationHook(Hook):
         return record
 
     def _loss(self, student_loss, inputs, data_samples):
+        if self.loss_weight == 0:
+            # Off (an ablation's "without"): the teacher's forward would only
+            # be multiplied by 0, so it does not run; the loss is logged as 0.
+            losses = self.adjust_task_losses(student_loss(inputs,
+                                                          data_samples))
+            losses[self.loss_name] = torch.zeros((), device=self._device)
+            return losses
         self._student_out.clear()
         self._teacher_out.clear()
         self._capture = self._student_out

@@ -124,6 +124,37 @@ def test_rbd_loss_added_equals_the_formula_and_teacher_gets_no_gradient(
     assert set(student.loss(inputs, samples)) == {'loss'}
 
 
+@pytest.mark.parametrize('hook_type', ['RBDHook', 'LogitDistillationHook'])
+def test_weight_zero_runs_no_teacher_and_keeps_the_task_loss(
+        fp_teacher_checkpoint, hook_type):
+    """With loss weight 0 (an ablation's run without distillation) the
+    teacher does not run, the distillation loss is logged as 0 and the
+    task losses are the student's own (as the hook adjusts them)."""
+    from mmbnn.engine import hooks
+    path, _ = fp_teacher_checkpoint
+    torch.manual_seed(0)
+    student = _build(CLASSIFIER)
+    inputs, samples = _batch()
+    own = student.loss(inputs, samples)
+    hook = getattr(hooks, hook_type)(teacher_checkpoint=path,
+                                     loss_weight=0.0)
+    runner = _runner(student, CLASSIFIER)
+    hook.before_train(runner)
+    calls = []
+    hook.teacher.register_forward_pre_hook(lambda *a: calls.append(1))
+    hook.teacher.backbone.register_forward_pre_hook(
+        lambda *a: calls.append(2))
+    losses = student.loss(inputs, samples)
+    assert calls == []
+    assert losses[hook.loss_name].item() == 0.0
+    for key, value in hook.adjust_task_losses(own).items():
+        assert torch.equal(losses[key], value), key
+    hook.loss_weight = 1.0  # on: the teacher runs
+    student.loss(inputs, samples)
+    assert calls
+    hook.after_train(runner)
+
+
 def test_unknown_layer_is_named():
     from mmbnn.engine.hooks import RBDHook
     student = _build(CLASSIFIER)
