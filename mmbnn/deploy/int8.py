@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 
-from .xnor_layers import fold_batch_norm
+from .xnor_layers import _BITS, _pair, fold_batch_norm
 
 __all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_avg_pools',
            'fuse_max_pools', 'pooled_int8_conv', 'quantize_float_layers',
@@ -306,7 +306,6 @@ def uint8_pool_dequantize(y: torch.Tensor, kernel: int, stride: int,
     dequantized in one native pass, exactly as the quantized pool and
     ``dequantize`` give it; float32, channels-last, carrying its sign bits
     for the binary conv that may read it next."""
-    from mmbnn.deploy.xnor_layers import _BITS
     from mmbnn.ops import native
     y = y.contiguous(memory_format=torch.channels_last)
     n, c, h, w = y.shape
@@ -362,10 +361,6 @@ def fuse_avg_pools(model: nn.Module) -> int:
                 seq._modules[name] = nn.Identity()
                 count += 1
     return count
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def quantize_float_layers(model: nn.Module, batches: Iterable,
