@@ -119,22 +119,19 @@ def plan(fp_epochs: int, bnn_epochs: int, frcnn_epochs: int,
                     'load_from=' + r['FP Faster R-CNN']['checkpoint']]),
         ]
 
-    def bnn(recipe, rbd):
+    def bnn(recipe, rbd, epochs=bnn_epochs, val_interval=None):
         weights, estimator = RECIPES[recipe]
-        return lambda r: (length(bnn_epochs) + binary(weights, estimator)
+        return lambda r: (length(epochs, val_interval)
+                          + binary(weights, estimator)
                           + handoff_options(r['binary classifier']['checkpoint'],
                                             r['FP SSD']['checkpoint'],
                                             1.0 if rbd else 0.0))
 
     needs = ('binary classifier', 'FP SSD')
     if long_epochs:  # first: the longest BNN run starts as soon as it can
-        weights, estimator = RECIPES['IMB + DTE']
         runs.append(Run(LONG, DEMO['bnn'], 'voc', VOC_MAP, needs,
-                        lambda r: (length(long_epochs, max(
-                            1, long_epochs // 4)) + binary(
-                                weights, estimator) + handoff_options(
-                                    r['binary classifier']['checkpoint'],
-                                    r['FP SSD']['checkpoint'], 0.0))))
+                        bnn('IMB + DTE', False, long_epochs,
+                            max(1, long_epochs // 4))))
     for recipe in RECIPES:
         for rbd in (False, True):
             runs.append(Run(f'{recipe}{" + RBD" if rbd else ""}', DEMO['bnn'],

@@ -1172,7 +1172,6 @@ struct PoolInt8 {
   float inv_scale;
   int zp;
   const float *alpha, *beta;
-  float *out;
 };
 
 // Row oy of image n, pooled and quantized: q[ox * Cq * 4 + c], the padding
@@ -1306,7 +1305,7 @@ extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
                                     float *out, int isa, int threads) {
   if (!mmbnn_int8_supported(isa)) return -1;
   PoolInt8 a{x, H, W, C, H / 2, W / 2, O, (C + 3) / 4, w, wsum,
-             inv_scale, zp, alpha, beta, out};
+             inv_scale, zp, alpha, beta};
 #pragma omp parallel num_threads(threads)
   {
     std::vector<uint8_t> q(a.OW * a.Cq * 4);
