@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 
+from mmbnn.models.layers.pooling import MaxPool2d
 from .xnor_layers import _BITS, _pair, fold_batch_norm
 
 __all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_avg_pools',
@@ -124,7 +125,7 @@ class Int8Conv2d(_Int8Layer):
         pool = self.pool
         isa = _native_int8_isa()
         if isa is None or y.dim() != 4 or not (pool is None or (
-                type(pool) is nn.MaxPool2d and not pool.ceil_mode
+                _is_max_pool(pool) and not pool.ceil_mode
                 and _square(pool.kernel_size) and _square(pool.stride)
                 and _square(pool.padding) and _pair(pool.dilation) == (
                     1, 1))):
@@ -271,6 +272,12 @@ def fold_batch_norms(model: nn.Module) -> int:
     return count
 
 
+def _is_max_pool(module: nn.Module) -> bool:
+    """A plain max-pool: ``nn.MaxPool2d`` or mmbnn's (the same op, faster
+    on the CPU), not some other subclass with a forward of its own."""
+    return type(module) in (nn.MaxPool2d, MaxPool2d)
+
+
 def fuse_max_pools(model: nn.Module) -> int:
     """Move each ``nn.MaxPool2d`` that follows an ``Int8Conv2d`` in an
     ``nn.Sequential`` (``nn.Identity`` between them allowed: a folded BN)
@@ -288,7 +295,7 @@ def fuse_max_pools(model: nn.Module) -> int:
         for name, module in list(seq._modules.items()):
             if isinstance(module, Int8Conv2d) and module.pool is None:
                 conv = module
-            elif (type(module) is nn.MaxPool2d and conv is not None
+            elif (_is_max_pool(module) and conv is not None
                   and not module.return_indices):
                 conv.pool = module
                 seq._modules[name] = nn.Identity()

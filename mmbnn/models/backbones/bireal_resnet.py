@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmbnn.models.layers.bireal import BiRealBasicBlock
+from mmbnn.models.layers.pooling import MaxPool2d
 from mmbnn.registry import MODELS
 
 BINARY_CONV = dict(type='BinaryConv2d', binarize='both', weight_binarizer='imb',
@@ -67,7 +68,7 @@ class BiRealResNet(BaseModule):
             self.stem = nn.Sequential(
                 nn.Conv2d(3, base_channels, 7, 2, 3, bias=False),
                 build_norm_layer(norm_cfg, base_channels)[1],
-                nn.MaxPool2d(3, 2, 1))
+                MaxPool2d(3, 2, 1))
         else:
             self.stem = nn.Sequential(
                 nn.Conv2d(3, base_channels, 3, 1, 1, bias=False),

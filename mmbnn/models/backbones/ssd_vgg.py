@@ -6,6 +6,7 @@ from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule
 
 from mmbnn.models.layers.bireal import ShortcutConvModule
+from mmbnn.models.layers.pooling import MaxPool2d
 from mmbnn.models.utils import scaled_width
 from mmbnn.registry import MODELS
 
@@ -88,7 +89,7 @@ class SSDVGGBN(BaseModule):
             return out_ch
 
         def pool(name, channels, *args, **kwargs):
-            layer = nn.MaxPool2d(*args, **kwargs)
+            layer = MaxPool2d(*args, **kwargs)
             self.layers[name] = nn.Sequential(
                 layer, build_norm_layer(norm_cfg, channels)[1]) \
                 if pool_norm else layer

@@ -5,6 +5,7 @@ import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 
+from mmbnn.models.layers.pooling import MaxPool2d
 from mmbnn.models.utils import scaled_width
 from mmbnn.registry import MODELS
 
@@ -42,7 +43,7 @@ class VGGSmall(BaseModule):
         def block(cfg, in_ch, out_ch, pool):
             return nn.Sequential(
                 build_conv_layer(cfg, in_ch, out_ch, 3, padding=1, bias=False),
-                nn.MaxPool2d(2, 2) if pool else nn.Identity(),
+                MaxPool2d(2, 2) if pool else nn.Identity(),
                 build_norm_layer(norm_cfg, out_ch)[1],
                 build_activation_layer(act_cfg))
 

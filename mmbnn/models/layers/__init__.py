@@ -3,9 +3,10 @@ from .binary import (BinaryConv2d, BinaryLinear, BinaryMixin, binary_blocks,
                      binary_layers, set_binarize_mode)
 from .bireal import (BiRealBasicBlock, BiRealConv, ShortcutConvModule,
                      ZeroPadShortcut)
+from .pooling import MaxPool2d
 from .reactnet import ReActBlock
 
 __all__ = ['BiRealBasicBlock', 'BiRealConv', 'BinaryConv2d', 'BinaryLinear',
-           'BinaryMixin', 'LearnableShift', 'RPReLU', 'RSign', 'ReActBlock',
-           'ShortcutConvModule', 'ZeroPadShortcut', 'binary_blocks',
-           'binary_layers', 'set_binarize_mode']
+           'BinaryMixin', 'LearnableShift', 'MaxPool2d', 'RPReLU', 'RSign',
+           'ReActBlock', 'ShortcutConvModule', 'ZeroPadShortcut',
+           'binary_blocks', 'binary_layers', 'set_binarize_mode']

@@ -75,3 +75,39 @@ def test_logit_distillation_softens_both_sides_with_the_temperature():
 def test_logit_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r'\(1, 2\).*\(1, 3\)'):
         logit_distillation_loss(torch.ones(1, 2), torch.ones(1, 3))
+
+
+def _rbd_elementwise64(student, teacher):
+    """The formula as written, elementwise, in float64: the reference."""
+    s = torch.nn.functional.normalize(student.double().flatten(1), dim=1)
+    t = torch.nn.functional.normalize(teacher.double().flatten(1), dim=1)
+    return (s - t).pow(2).sum(dim=1).mean()
+
+
+@pytest.mark.parametrize('noise', [1.0, 1e-2])
+def test_rbd_loss_equals_the_elementwise_formula(noise):
+    # Large activations (0.3 M elements a sample), unrelated (loss near 2)
+    # or pointing nearly the same way (loss 1e-4, where a difference of
+    # dot products cancels): value and gradient as the float64 formula's.
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(3, 8, 160, 240, generator=g)
+    student = (teacher + noise * torch.randn(teacher.shape, generator=g)) * 3
+    student.requires_grad_()
+    s64 = student.detach().double().requires_grad_()
+    expected = _rbd_elementwise64(s64, teacher)
+    expected.backward()
+    loss = rbd_loss(student, teacher)
+    loss.backward()
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-3, abs=1e-7)
+    assert torch.allclose(student.grad.double(), s64.grad, rtol=1e-3,
+                          atol=1e-4 * s64.grad.abs().max().item())
+
+
+def test_rbd_loss_zero_activation():
+    # F.normalize maps a zero vector to zero: the distance to a unit
+    # vector is 1; two zero vectors are at 0.
+    zero, one = torch.zeros(1, 4), torch.tensor([[0., 3., 0., 4.]])
+    assert rbd_loss(zero, one).item() == pytest.approx(1.0)
+    assert rbd_loss(one, zero).item() == pytest.approx(1.0)
+    assert rbd_loss(zero, zero).item() == 0.0
