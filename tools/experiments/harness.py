@@ -52,15 +52,25 @@ def train_and_test(config: str, work_dir: str, data_root: str,
                    show_dir: Optional[str] = None, echo: bool = True,
                    metric: str = 'pascal_voc/mAP',
                    show_score_thr: float = 0.3,
-                   log: Optional[str] = None) -> Dict:
+                   log: Optional[str] = None, test: bool = True) -> Dict:
     """``tools/train.py`` then ``tools/test.py`` on the last checkpoint
     (their output appended to the file ``log`` when given).
+
+    ``test=False`` runs no ``tools/test.py``: the metric is then the
+    training's last validation, which mmengine runs after the final epoch
+    on the weights it saves, equal to ``tools/test.py``'s where the config's
+    test loader and evaluator are its validation ones (the demo configs':
+    ``test_dataloader = val_dataloader``); it saves a process start and an
+    evaluation. A training that printed no validation is an error.
 
     Returns the metric, wall times, the checkpoint, the metric at each
     validation during training (``history``) and, with ``show_dir``,
     where drawn detections went and the predictions' dump
     (``work_dir/predictions.pkl``, ``tools/test.py --out``).
     """
+    if show_dir and not test:
+        raise ValueError('drawing the detections needs tools/test.py '
+                         '(test=True)')
     common = ['--work-dir', work_dir, '--data-root', data_root]
     options = ['--cfg-options', *cfg_options] if cfg_options else []
     start = time.time()
@@ -69,6 +79,15 @@ def train_and_test(config: str, work_dir: str, data_root: str,
     train_s = time.time() - start
     with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
+    history = _metric_values(metric, trained)
+    if not test:
+        if not history:
+            raise RuntimeError(f'tools/train.py printed no {metric!r} '
+                               f'validation for {config}; last lines:\n'
+                               f'{trained[-2000:]}')
+        return dict(metric=history[-1], history=history, train_s=train_s,
+                    test_s=0.0, checkpoint=checkpoint, drawn=None,
+                    predictions=None)
     predictions = (osp.join(ROOT, work_dir, 'predictions.pkl') if show_dir
                    else None)
     extra = ['--show-dir', show_dir, '--show-score-thr', str(show_score_thr),
@@ -82,7 +101,7 @@ def train_and_test(config: str, work_dir: str, data_root: str,
         raise RuntimeError(f'tools/test.py printed no {metric!r} for {config}; '
                            f'last lines:\n{out[-2000:]}')
     drawn = re.findall(r'^drawn detections: (.+)$', out, re.M)
-    return dict(metric=found[-1], history=_metric_values(metric, trained),
+    return dict(metric=found[-1], history=history,
                 train_s=train_s, test_s=test_s, checkpoint=checkpoint,
                 drawn=drawn[-1] if drawn else None, predictions=predictions)
 
@@ -206,7 +225,9 @@ def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
     tested under ``work_dir/<step>``; ``cfg_options`` go to the detectors.
     Returns ``{'fp_backbone': ..., 'backbone': ..., 'fp': ..., 'bnn': ...}``
     results of ``train_and_test`` (top-1 for the classifiers, VOC mAP for
-    the detectors).
+    the detectors). Only the BNN detector goes through ``tools/test.py``
+    (its detections drawn with ``show_dir``); the other steps' metric is
+    their training's final validation, the same evaluation.
     """
     options = list(cfg_options or [])
     results = {}
@@ -221,7 +242,8 @@ def pretrain_then_distill(work_dir: str, voc_root: str, imagenet_root: str,
             ([] if classifier else options)
             + _step_options(step, results, rbd_weight),
             show_dir=show_dir if step == 'bnn' else None, echo=echo,
-            metric=metric, show_score_thr=show_score_thr)
+            metric=metric, show_score_thr=show_score_thr,
+            test=step == 'bnn')
         print(f'{step}: {metric} {results[step]["metric"]:.4f} '
               f'(train {results[step]["train_s"]:.0f} s)', flush=True)
     return results
