@@ -17,9 +17,10 @@ from typing import Callable, Iterable
 
 import torch
 import torch.nn as nn
+from torch.nn.modules.utils import _pair
 
 from mmbnn.models.layers.pooling import MaxPool2d
-from .xnor_layers import _BITS, _pair, fold_batch_norm
+from .xnor_layers import _BITS, fold_batch_norm
 
 __all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_avg_pools',
            'fuse_max_pools', 'pooled_int8_conv', 'quantize_float_layers',

@@ -8,6 +8,7 @@ blocks of ``convert``), the kernel applies them in the same pass.
 """
 import torch
 import torch.nn as nn
+from torch.nn.modules.utils import _pair
 
 from mmbnn.models.layers.binary import BinaryConv2d, BinaryLinear
 from mmbnn.ops import imb_standardize, native, power_of_two_scale
@@ -20,10 +21,6 @@ __all__ = ['XnorConv2d', 'XnorLinear']
 # Bits of the next binary layer's input, left on a tensor by the layer that
 # made it: (bits, tensor version when they were taken).
 _BITS = '_mmbnn_sign_bits'
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def fold_batch_norm(norm: nn.Module, scale: torch.Tensor,

@@ -1,6 +1,7 @@
 """Max-pooling with PyTorch's own semantics, faster on the CPU."""
 import torch
 import torch.nn as nn
+from torch.nn.modules.utils import _pair
 
 _aten = torch.ops.aten
 
@@ -37,10 +38,6 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
             None, None, None, None, None)
 
 
-def _as_pair(value):
-    return list(value) if isinstance(value, (tuple, list)) else [value] * 2
-
-
 class MaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d`` (same arguments, outputs, indices and gradients)
     that pools a 4-D contiguous CPU tensor through a channels-last copy
@@ -48,11 +45,11 @@ class MaxPool2d(nn.MaxPool2d):
     own path. No parameters: a model's checkpoints do not change."""
 
     def forward(self, x):
-        if not (x.device.type == 'cpu' and x.dim() == 4 and x.is_floating_point()
-                and x.is_contiguous()):
+        if not (x.device.type == 'cpu' and x.dim() == 4
+                and x.is_floating_point() and x.is_contiguous()):
             return super().forward(x)
-        stride = self.stride if self.stride is not None else self.kernel_size
+        # nn.MaxPool2d's constructor already made a None stride the kernel.
         out, indices = _ChannelsLastMaxPool.apply(
-            x, _as_pair(self.kernel_size), _as_pair(stride),
-            _as_pair(self.padding), _as_pair(self.dilation), self.ceil_mode)
+            x, _pair(self.kernel_size), _pair(self.stride),
+            _pair(self.padding), _pair(self.dilation), self.ceil_mode)
         return (out, indices) if self.return_indices else out

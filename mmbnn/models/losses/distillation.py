@@ -19,11 +19,12 @@ def rbd_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     ``|s|^2/n_s^2 - 2 s.t/(n_s n_t) + |t|^2/n_t^2`` with ``n = max(|x|,
     1e-12)`` (``F.normalize``'s): no normalized copy of either activation
     and no difference tensor: forward and backward in a third of the
-    elementwise formula's time at the demo SSD's feature sizes. The dot products are
-    float32 sums (relative error about 1e-7; ``vector_norm``'s is 6e-6 at
-    0.6 M elements), combined in float64, so ``2 - 2 cos`` keeps its
-    digits where student and teacher point the same way: at a loss of
-    1e-4 the float64 elementwise formula's value within 4e-8.
+    elementwise formula's time at the demo SSD's feature sizes. The dot
+    products are float32 sums (relative error about 1e-7;
+    ``vector_norm``'s is 6e-6 at 0.6 M elements), combined in float64, so
+    ``2 - 2 cos`` keeps its digits where student and teacher point the
+    same way: at a loss of 1e-4 the float64 elementwise formula's value
+    within 4e-8.
     """
     if student.shape != teacher.shape:
         raise ValueError(f'student {tuple(student.shape)} and teacher '
