@@ -1,8 +1,9 @@
 """mmbnn's native library: building it, choosing an instruction set, and the
 training estimators' passes it runs (the sign forward and the tanh backward).
 
-The library (``csrc/xnor.cpp``) serves training first (these passes) and
-inference (``xnor_conv``). It is compiled on first use with PyTorch's
+The library (``csrc/xnor.cpp`` and ``csrc/roi_align.cpp``) serves training
+first (these passes, and RoIAlign: ``roi_align``) and inference
+(``xnor_conv``). It is compiled on first use with PyTorch's
 extension builder, cached in PyTorch's extension directory and rebuilt when
 its sources change; without a compiler, PyTorch computes everything, with a
 warning saying why. ``csrc/mmbnn_abi.h`` holds what the library and this
@@ -30,7 +31,8 @@ __all__ = ['ISAS', 'ISA_CODES', 'BLOCK', 'available_isas', 'select_isa',
            'native_tanh_sign_grad']
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'csrc')
-_SOURCES = [os.path.join(CSRC, 'xnor.cpp')]
+_SOURCES = [os.path.join(CSRC, name)
+            for name in ('xnor.cpp', 'roi_align.cpp')]
 _HEADER = os.path.join(CSRC, 'mmbnn_abi.h')
 
 
@@ -76,6 +78,10 @@ def _signatures(lib):
     lib.mmbnn_tanh_sign_grad.restype = None
     lib.mmbnn_tanh_sign_grad.argtypes = [_ptr] * 3 + [
         _i64, ctypes.c_float, ctypes.c_float, _int, _int]
+    for name in ('mmbnn_roi_align_forward', 'mmbnn_roi_align_backward'):
+        getattr(lib, name).restype = _i64
+        getattr(lib, name).argtypes = [_ptr] + [_i64] * 4 + [_ptr, _i64] + [
+            _int] * 2 + [ctypes.c_float] + [_int] * 2 + [_ptr, _int]
     lib.mmbnn_isa_supported.restype = _int
     lib.mmbnn_isa_supported.argtypes = [_int]
     lib.mmbnn_peak.restype = ctypes.c_double

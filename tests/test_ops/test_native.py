@@ -1,5 +1,6 @@
 """mmbnn/ops/native.py: choosing an instruction set, building without a
 compiler, and the training passes against PyTorch's formulas."""
+import math
 import re
 
 import pytest
@@ -93,6 +94,40 @@ def test_fused_training_estimators_equal_the_pytorch_ones(monkeypatch, isa):
     ede_sign(xd, 2.0, 3.0).backward(grad.double())
     expected = 2.0 * 3.0 * (1 - torch.tanh(3.0 * x.double()) ** 2) * grad
     torch.testing.assert_close(xd.grad, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('isa', [i for i in ISA_PATHS if i != 'reference'])
+def test_tanh_backward_is_zero_where_float32_tanh_is_one(monkeypatch, isa):
+    """Beyond |t x| = 13 ln 2 float32's tanh(t x) is 1 and the PyTorch
+    formula's factor 0; the native pass gives 0 there too (its exact tail
+    below 6e-8 k t made subnormal gradients, which slow x86 float ops by
+    10-100x), is nonzero just inside, and never returns a subnormal for a
+    unit gradient; a NaN gradient stays NaN."""
+    from mmbnn.ops import ede_sign
+    cut = 13 * math.log(2)
+    u = torch.cat([torch.linspace(8.5, 9.5, 401), torch.tensor(
+        [20.0, 44.0, 48.0, 52.0, 100.0, 1e4])])
+    force_isa(monkeypatch, isa)
+    for k, t in ((1.0, 1.0), (1.0, 10.0), (10.0, 0.1)):
+        x = torch.cat([u, -u]) / t
+        leaf = x.clone().requires_grad_()
+        ede_sign(leaf, k, t).backward(torch.ones_like(x))
+        g = leaf.grad
+        beyond = (t * x.double()).abs() > cut * (1 + 1e-6)
+        inside = (t * x.double()).abs() < cut * (1 - 1e-6)
+        assert torch.equal(g[beyond], torch.zeros_like(g[beyond]))
+        assert (g[inside] > 0).all()
+        assert not ((g != 0) & (g.abs() < torch.finfo(g.dtype).tiny)).any()
+        # Where the PyTorch formula is 0, so is the native pass.
+        monkeypatch.setenv('MMBNN_ISA', 'reference')
+        ref = leaf.detach().clone().requires_grad_()
+        ede_sign(ref, k, t).backward(torch.ones_like(x))
+        assert torch.equal(g[ref.grad == 0], ref.grad[ref.grad == 0])
+        force_isa(monkeypatch, isa)
+    x = torch.tensor([50.0] * 9)
+    grad = torch.full_like(x, float('nan'))
+    assert native.native_tanh_sign_grad(x, grad, torch.tensor(1.0),
+                                        torch.tensor(1.0)).isnan().all()
 
 
 def test_the_header_and_the_entry_point_signatures_on_a_fresh_handle(

@@ -1,6 +1,7 @@
-"""mmbnn/ops/csrc/xnor.cpp built for aarch64 (Debian's g++-aarch64-linux-gnu)
-and run under qemu-aarch64 (Debian's qemu-user): the NEON path and the
-scalar path of an ARM build, bit-exact against the PyTorch reference
+"""mmbnn/ops/csrc/'s sources built for aarch64 (Debian's
+g++-aarch64-linux-gnu) as the first-use build compiles them, and run under
+qemu-aarch64 (Debian's qemu-user): the NEON path and the scalar path of an
+ARM build, bit-exact against the PyTorch reference
 computed here, on the packed conv's shape grid (tests/reference.py), the
 fused output transform, packing and the training estimators; the
 benchmark's ceiling probes run there.
@@ -17,7 +18,7 @@ import pytest
 import torch
 
 from mmbnn.ops.bits import pack_bit_words
-from mmbnn.ops.native import CSRC
+from mmbnn.ops.native import _SOURCES, CSRC
 from mmbnn.ops.xnor_conv import PackedWeight, pack_activations, xnor_conv2d
 from reference import XNOR_CONV_GRID
 
@@ -37,7 +38,7 @@ def driver(tmp_path_factory):
     statically so that qemu needs no ARM system root."""
     exe = str(tmp_path_factory.mktemp('aarch64') / 'driver')
     subprocess.run([CXX, '-O3', '-fopenmp', '-ffp-contract=off', '-std=c++17',
-                    '-static', '-I', CSRC, osp.join(CSRC, 'xnor.cpp'), DRIVER,
+                    '-static', '-I', CSRC, *_SOURCES, DRIVER,
                     '-o', exe], check=True, capture_output=True, timeout=600)
     return exe
 

@@ -22,7 +22,9 @@ def fake_runner(calls, delay=0.0, fail=()):
     active, peak = [0], [0]
     lock = threading.Lock()
 
-    def runner(config, work_dir, data_root, options, echo, metric, log):
+    def runner(config, work_dir, data_root, options, echo, metric, log,
+               test):
+        assert test is False  # the metric: the training's last validation
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
@@ -101,6 +103,7 @@ def test_plan_hands_each_run_what_it_needs_and_runs_two_at_a_time():
                                'train_steps.1.max_epochs=5']
     fp_frcnn = calls['fp_faster_r_cnn']
     assert fp_frcnn[2] == 'C/' and fp_frcnn[1] == bench.FRCNN_FP
+    assert 'train_cfg.val_interval=6' in fp_frcnn[3]  # validated twice
     assert fp_frcnn[3][-1] == ('model.backbone.init_cfg.checkpoint='
                                'wd/fp_resnet_18_classifier/last.pth')
     assert calls['fp_resnet_18_classifier'][2] == 'I/'
