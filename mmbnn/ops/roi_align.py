@@ -46,30 +46,31 @@ class _RoIAlign(torch.autograd.Function):
     def forward(ctx, features, rois, output_size, spatial_scale,
                 sampling_ratio, aligned):
         n, c, h, w = features.shape
-        ph, pw = output_size
         # [N, C, H, W] in channels-last memory: [N, H, W, C] row by row.
         feat = features.detach().contiguous(memory_format=torch.channels_last)
         rois = rois.detach().contiguous()
-        out = features.new_empty((rois.shape[0], c, ph, pw))
-        args = (n, h, w, c, rois.data_ptr(), rois.shape[0], ph, pw,
-                spatial_scale, sampling_ratio, int(aligned))
+        out = features.new_empty((rois.shape[0], c, *output_size))
+        # The library's arguments around the data: the map's [N, H, W, C],
+        # then after the RoIs their count and the pooling.
+        ctx.dims = (n, h, w, c)
+        ctx.pool = (rois.shape[0], *output_size, spatial_scale,
+                    sampling_ratio, int(aligned))
         _check(library().mmbnn_roi_align_forward(
-            feat.data_ptr(), *args, out.data_ptr(), threads()), rois, n)
+            feat.data_ptr(), *ctx.dims, rois.data_ptr(), *ctx.pool,
+            out.data_ptr(), threads()), rois, n)
         ctx.save_for_backward(rois)
-        ctx.args, ctx.shape = args[:4], (n, c, h, w)
-        ctx.rest = args[5:]
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (rois, ) = ctx.saved_tensors
-        n, c, h, w = ctx.shape
         grad_in = None
         if ctx.needs_input_grad[0]:
+            n, h, w, c = ctx.dims
             grad = grad.contiguous()
             grad_nhwc = grad.new_zeros((n, h, w, c))
             _check(library().mmbnn_roi_align_backward(
-                grad.data_ptr(), *ctx.args, rois.data_ptr(), *ctx.rest,
+                grad.data_ptr(), *ctx.dims, rois.data_ptr(), *ctx.pool,
                 grad_nhwc.data_ptr(), threads()), rois, n)
             grad_in = grad_nhwc.permute(0, 3, 1, 2).contiguous()
         return grad_in, None, None, None, None, None
