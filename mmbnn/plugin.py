@@ -11,14 +11,15 @@ _REGISTERED = False
 
 def register_all_modules() -> None:
     """Import (and so register) every mmbnn module and apply the stack's
-    fixes; idempotent. Needs mmdet and mmpretrain (the datasets and the
-    detector fixes)."""
+    fixes; idempotent. Needs mmdet and mmpretrain (the datasets, the RoI
+    extractor and the detector fixes)."""
     global _REGISTERED
     if _REGISTERED:
         return
     from .utils.compat import apply_all
     apply_all()
     from . import apis, datasets, deploy, engine, models  # noqa: F401
+    from .models.layers import roi_align  # noqa: F401  (needs mmdet)
     _REGISTERED = True
 
 

@@ -21,7 +21,7 @@ def _extractor(kind, roi_layer):
 def test_fast_extractor_equals_mmdets():
     """Four FPN levels of a 2-image batch, RoIs of every scale (so every
     level gets some): features and their gradients equal mmdet's."""
-    from mmbnn.models.layers import RoIAlign
+    from mmbnn.models.layers.roi_align import RoIAlign
     layer = dict(type='RoIAlign', output_size=7, sampling_ratio=0)
     ours, theirs = _extractor('mmbnn', layer), _extractor('mmdet', layer)
     assert all(type(m) is RoIAlign for m in ours.roi_layers)
@@ -48,7 +48,7 @@ def test_fast_extractor_equals_mmdets():
 
 
 def test_max_pooling_and_other_layers_stay_mmcvs():
-    from mmbnn.models.layers import RoIAlign
+    from mmbnn.models.layers.roi_align import RoIAlign
     layer = RoIAlign(2, 1.0, 0, pool_mode='max')
     feat = torch.randn(1, 3, 6, 6)
     rois = torch.tensor([[0.0, 0.5, 0.5, 4.0, 5.0]])
