@@ -235,7 +235,8 @@ def native_tanh_sign_grad(x: torch.Tensor, grad: torch.Tensor, k: torch.Tensor,
                           t: torch.Tensor) -> Optional[torch.Tensor]:
     """``grad * k t (1 - tanh(t x)^2)`` for scalar ``k``, ``t`` (float32 CPU
     tensors of one shape), computed as ``k t 4 v / (1 + v)^2`` with ``v =
-    exp(-2|t x|)``; or None."""
+    exp(-2|t x|)``, and 0 where ``|t x| > 13 ln 2`` (there float32's tanh is
+    1, and the reference formula's factor 0); or None."""
     isa = _training_isa(x, grad)
     if isa is None or k.numel() != 1 or t.numel() != 1 or \
             x.shape != grad.shape:

@@ -106,3 +106,29 @@ def test_train_step_classifier_mode_prints_both_ratios():
         ratios = re.findall(r'([\d.]+)x', line)
         assert len(ratios) == 2 and all(float(r) > 0 for r in ratios), line
     assert result.stdout.startswith('CPU ')
+
+
+def test_train_step_faster_rcnn_mode_prints_every_step_and_ratio():
+    """The four Faster R-CNN steps (FP with mmbnn's and with mmcv's
+    RoIAlign, binary in stage 1 and 2) each get a positive median, and
+    the two ratio lines parse."""
+    result = tool('benchmarks/train_step.py', '--task', 'faster-rcnn',
+                  '--steps', '1', '--batch-size', '1', timeout=900)
+    out = result.stdout
+    steps = dict(re.findall(r'^\s*(\w+): median step (\d+) ms$', out, re.M))
+    assert set(steps) == {'fp', 'fp_mmcv', 'binary', 'stage2'}, out
+    assert all(int(v) > 0 for v in steps.values())
+    ratios = re.findall(r'([\d.]+)x', out.split('median)')[1])
+    assert len(ratios) == 3 and all(float(r) > 0 for r in ratios), out
+    assert "mmcv's RoIAlign / with mmbnn's" in out
+
+
+def test_train_step_refuses_configs_its_task_would_not_use():
+    """--binary / --fp choose the detector task's configs; with another
+    task they would be ignored, so the tool says so instead."""
+    for task in ('faster-rcnn', 'classifier'):
+        result = tool('benchmarks/train_step.py', '--task', task, '--fp',
+                      'configs/demo/ssd192_vgg16-w0.25_fp_synthvoc.py',
+                      check=False)
+        assert result.returncode == 2, result.stderr
+        assert f'--task {task} times its own' in result.stderr

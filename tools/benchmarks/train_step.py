@@ -8,6 +8,12 @@ counted every step, flushed every 10) and of DTE's stage 2 (its
 distribution-sensitive bounds computed on every forward, docs/methods.md
 1.2) against the plain binary step (stage 1).
 
+``--task faster-rcnn`` (CPU): the demo-size Faster R-CNN (Bi-Real ResNet-18
++ FPN, 320 px), binary (stage 1 and stage 2) against its FP twin, and the
+FP twin with mmcv's RoIAlign (mmdet's ``SingleRoIExtractor``) against mmbnn's
+native one (``FastSingleRoIExtractor``, the demo configs'), at
+``--batch-size`` (default 4, the configs').
+
 ``--task classifier``: the demo classifier (VGG16-w0.25, 64 px) and
 ResNet-18 (Bi-Real, 224 px), binary (stage 1 and stage 2) against FP, at
 ``--batch-size`` (default 64), on ``--device`` (``cuda`` on a GPU). It
@@ -16,6 +22,7 @@ compiled mmcv op), so it runs on a bare GPU machine
 (tools/misc/device_tier.sh).
 
     python tools/benchmarks/train_step.py [--binary CFG] [--fp CFG] [--steps 20]
+    python tools/benchmarks/train_step.py --task faster-rcnn [--steps 6]
     python tools/benchmarks/train_step.py --task classifier --device cuda
 """
 import argparse
@@ -40,17 +47,23 @@ CLASSIFIERS = [
     ('ResNet-18', os.path.join(IMAGENET, 'bnn_resnet18-bireal_8xb32_in1k.py'),
      os.path.join(IMAGENET, 'resnet18-bireal_fp_8xb32_in1k.py'), 224),
 ]
+# --task faster-rcnn: the demo-size binary Faster R-CNN and its FP twin.
+FRCNN_BNN = os.path.join(DEMO, 'bnn_faster-rcnn_r18-bireal_fpn_synthcoco.py')
+FRCNN_FP = os.path.join(DEMO, 'faster-rcnn_r18-bireal_fpn_fp_synthcoco.py')
 
 
-def build(path, batch_size):
+def build(path, batch_size, size=None, cfg_options=None):
+    """A detector of ``path`` in training mode, its optimizer wrapper and a
+    batch of ``size`` px random images, three random boxes each (``size``:
+    the config's ``input_size``, else 300)."""
     from mmdet.structures import DetDataSample
     from mmengine.optim import build_optim_wrapper
     from mmengine.structures import InstanceData
     torch.manual_seed(0)
-    model = init_model(path).train()
+    model = init_model(path, cfg_options=cfg_options).train()
     cfg = model.cfg
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    size = cfg.get('input_size', 300)
+    size = size or cfg.get('input_size', 300)
     samples = []
     for i in range(batch_size):
         s = DetDataSample(metainfo=dict(img_shape=(size, size),
@@ -201,6 +214,45 @@ def classifier_main(args):
     return results
 
 
+def interleaved_medians(runs, steps):
+    """Median seconds of a training step of each ``(model, optim, batch)``
+    of ``runs`` after one warm-up step, the runs taking turns, so that
+    drifts of the machine's load hit all alike."""
+    for model, optim, batch in runs.values():
+        model.train_step(batch, optim)
+    times = {name: [] for name in runs}
+    for _ in range(steps):
+        for name, (model, optim, batch) in runs.items():
+            times[name].append(timed(lambda: model.train_step(batch, optim),
+                                     'cpu'))
+    return {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+
+
+def faster_rcnn_main(args):
+    """FP twin (native RoIAlign), FP twin with mmcv's RoIAlign, binary in
+    stage 1 and in stage 2: median step times and their ratios."""
+    # From random weights (no pretrained backbone file needed).
+    scratch = {'model.backbone.init_cfg': None}
+    mmcv_roi = dict(scratch, **{
+        'model.roi_head.bbox_roi_extractor.type': 'SingleRoIExtractor'})
+    runs = dict(fp=build(FRCNN_FP, args.batch_size, 320, scratch),
+                fp_mmcv=build(FRCNN_FP, args.batch_size, 320, mmcv_roi),
+                binary=build(FRCNN_BNN, args.batch_size, 320),
+                stage2=build(FRCNN_BNN, args.batch_size, 320))
+    enter_stage_two(runs['stage2'][0], t=5.0)
+    med = interleaved_medians(runs, args.steps)
+    print(device_line('cpu'))
+    print(f'Faster R-CNN (Bi-Real ResNet-18 + FPN, 320 px), batch '
+          f'{args.batch_size}, {args.steps} steps each (median)')
+    for name in runs:
+        print(f'{name:>7}: median step {med[name] * 1000:.0f} ms')
+    print(f'binary / fp step time: {med["binary"] / med["fp"]:.2f}x, '
+          f'stage 2 / fp {med["stage2"] / med["fp"]:.2f}x')
+    print(f"fp with mmcv's RoIAlign / with mmbnn's: "
+          f'{med["fp_mmcv"] / med["fp"]:.2f}x')
+    return med
+
+
 def enter_stage_two(model, t=10.0):
     """Every binary layer of ``model`` in DTE's stage 2 at ``t``, as the
     scheduler leaves them at the end of a run."""
@@ -213,14 +265,16 @@ def enter_stage_two(model, t=10.0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--binary', default=os.path.join(
-        DEMO, 'bnn_ssd192_vgg16-w0.25_synthvoc.py'))
-    parser.add_argument('--fp', default=os.path.join(
-        DEMO, 'ssd192_vgg16-w0.25_fp_synthvoc.py'))
+    parser.add_argument('--binary', help='--task detector: the binary config '
+                        '(default: the demo BNN SSD)')
+    parser.add_argument('--fp', help='--task detector: its FP twin (default: '
+                        'the demo FP SSD)')
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--batch-size', type=int,
-                        help='default 8 (detector), 64 (classifier)')
-    parser.add_argument('--task', choices=['detector', 'classifier'],
+                        help='default 8 (detector), 4 (faster-rcnn), 64 '
+                        '(classifier)')
+    parser.add_argument('--task', choices=['detector', 'faster-rcnn',
+                                           'classifier'],
                         default='detector')
     parser.add_argument('--device', default='cpu',
                         help="'cpu' or 'cuda' (--task classifier)")
@@ -228,14 +282,24 @@ def main(argv=None):
                         help='--task classifier: after timing, the ROWS ops '
                         'taking the most time in one binary step')
     args = parser.parse_args(argv)
+    if args.task != 'detector' and (args.binary or args.fp):
+        parser.error(f'--binary and --fp choose the configs of --task '
+                     f'detector; --task {args.task} times its own')
+    args.binary = args.binary or os.path.join(
+        DEMO, 'bnn_ssd192_vgg16-w0.25_synthvoc.py')
+    args.fp = args.fp or os.path.join(DEMO, 'ssd192_vgg16-w0.25_fp_synthvoc.py')
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         parser.error('--device cuda: PyTorch sees no CUDA device here')
     if args.task == 'classifier':
         args.batch_size = args.batch_size or 64
         return classifier_main(args)
     if args.device != 'cpu':
-        parser.error('--task detector runs on the CPU (the demo SSD needs '
-                     "mmcv's compiled ops); use --task classifier on a GPU")
+        parser.error(f'--task {args.task} runs on the CPU (the demo detectors '
+                     "need mmcv's compiled ops); use --task classifier on a "
+                     'GPU')
+    if args.task == 'faster-rcnn':
+        args.batch_size = args.batch_size or 4
+        return faster_rcnn_main(args)
     args.batch_size = args.batch_size or 8
     runs = {name: build(path, args.batch_size)
             for name, path in (('fp', args.fp), ('binary', args.binary),
