@@ -192,15 +192,9 @@ def classifier_main(args):
                 for kind, path in (('fp', fp), ('binary', binary),
                                    ('stage2', binary))}
         enter_stage_two(runs['stage2'][0])
-        for model, optim, batch in runs.values():  # warm-up (cuDNN choice)
-            for _ in range(2):
-                model.train_step(batch, optim)
-        times = {kind: [] for kind in runs}
-        for _ in range(args.steps):
-            for kind, (model, optim, batch) in runs.items():
-                times[kind].append(timed(
-                    lambda: model.train_step(batch, optim), args.device))
-        med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+        # two warm-up steps: cuDNN chooses its algorithms on the first
+        med = interleaved_medians(train_steps(runs), args.steps, args.device,
+                                  warmup=2)
         results[name] = med
         if args.profile:
             profile_step(runs['stage2'], args.device, args.profile,
@@ -214,17 +208,24 @@ def classifier_main(args):
     return results
 
 
-def interleaved_medians(runs, steps):
-    """Median seconds of a training step of each ``(model, optim, batch)``
-    of ``runs`` after one warm-up step, the runs taking turns, so that
+def train_steps(runs):
+    """``{name: step}``: one training step of each ``(model, optim,
+    batch)`` of ``runs``."""
+    return {name: (lambda m=model, o=optim, b=batch: m.train_step(b, o))
+            for name, (model, optim, batch) in runs.items()}
+
+
+def interleaved_medians(steps, count, device='cpu', warmup=1):
+    """Median seconds of each function of ``steps`` (``{name: step}``) over
+    ``count`` calls after ``warmup``, the functions taking turns, so that
     drifts of the machine's load hit all alike."""
-    for model, optim, batch in runs.values():
-        model.train_step(batch, optim)
-    times = {name: [] for name in runs}
-    for _ in range(steps):
-        for name, (model, optim, batch) in runs.items():
-            times[name].append(timed(lambda: model.train_step(batch, optim),
-                                     'cpu'))
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(count):
+        for name, step in steps.items():
+            times[name].append(timed(step, device))
     return {n: sorted(t)[len(t) // 2] for n, t in times.items()}
 
 
@@ -240,7 +241,7 @@ def faster_rcnn_main(args):
                 binary=build(FRCNN_BNN, args.batch_size, 320),
                 stage2=build(FRCNN_BNN, args.batch_size, 320))
     enter_stage_two(runs['stage2'][0], t=5.0)
-    med = interleaved_medians(runs, args.steps)
+    med = interleaved_medians(train_steps(runs), args.steps)
     print(device_line('cpu'))
     print(f'Faster R-CNN (Bi-Real ResNet-18 + FPN, 320 px), batch '
           f'{args.batch_size}, {args.steps} steps each (median)')
@@ -308,18 +309,11 @@ def main(argv=None):
     enter_stage_two(runs['stage2'][0])
     with tempfile.TemporaryDirectory() as tmp:
         install_rbd(runs['rbd'][0], runs['fp'][0], args.fp, tmp)
-    steps = {name: model.train_step for name, (model, _, _) in runs.items()}
-    steps['diag'] = install_diagnostics(runs['diag'][0])
-    times = {name: [] for name in runs}
-    for name, (model, optim, batch) in runs.items():  # warm-up
-        steps[name](batch, optim)
-    # Interleaved, so drifts of the machine's load hit all alike.
-    for _ in range(args.steps):
-        for name, (model, optim, batch) in runs.items():
-            start = time.perf_counter()
-            steps[name](batch, optim)
-            times[name].append(time.perf_counter() - start)
-    med = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+    steps = train_steps(runs)
+    diag_step = install_diagnostics(runs['diag'][0])
+    _, diag_optim, diag_batch = runs['diag']
+    steps['diag'] = lambda: diag_step(diag_batch, diag_optim)
+    med = interleaved_medians(steps, args.steps)
     print(device_line('cpu'))
     print(f'batch {args.batch_size}, {args.steps} steps each')
     for name in runs:
