@@ -7,15 +7,21 @@ name, so the model gives the PyTorch model's outputs bit for bit. With
 BN) also fold BN into the kernel's per-channel affine and add the residual,
 clip (Hardtanh) and pack the next layer's sign bits in the same pass: faster,
 and equal to PyTorch within float rounding (about 1e-6 relative) of the BN
-and the sum.
+and the sum. Sequences of such Bi-Real convs (a ResNet stage, a block) then
+run in one native call each run of identity shortcuts (``ConvChain``).
 """
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
+from torch.nn.modules import module as _module_hooks
 
 from mmbnn.models.layers.binary import BinaryConv2d, BinaryLinear
-from mmbnn.models.layers.bireal import BiRealConv, ShortcutConvModule
-from .xnor_layers import XnorConv2d, XnorLinear
+from mmbnn.models.layers.bireal import (BiRealBasicBlock, BiRealConv,
+                                        ShortcutConvModule)
+from mmbnn.ops import native
+from mmbnn.ops.native import select_isa
+from mmbnn.ops.xnor_conv import ConvChain
+from .xnor_layers import _BITS, XnorConv2d, XnorLinear, _cached_bits
 
 __all__ = ['to_xnor', 'fuse_xnor_blocks']
 
@@ -64,6 +70,134 @@ _FUSED = {BiRealConv: _FusedBiRealConv, ConvModule: _FusedConvModule,
           ShortcutConvModule: _FusedShortcutConvModule}
 
 
+class _ChainedSequence:
+    """A sequence of fused Bi-Real convs (``nn.Sequential``s of them, nested:
+    a ResNet stage of BasicBlocks) run as chains: each conv with a real
+    shortcut (a downsample, run as a PyTorch module) starts one, the convs
+    with identity shortcuts after it join it, and a chain is one native
+    call (``ConvChain``). Exactly what the convs one by one give; they run
+    one by one (the plain ``nn.Sequential``) where a module of the
+    sequence other than the shortcuts has a hook (it would not fire), a BN
+    is in training mode, an activation is not the kernel's clip, or the
+    input is not a float32 CPU tensor on a native path.
+
+    The chains are prepared on a first call and kept for the next ones
+    with the same input layout, modules, weights and statistics (their
+    tensors and versions: a change in place is seen)."""
+
+    def forward(self, x):
+        isa = select_isa()
+        convs = None
+        if x.dtype == torch.float32 and x.device.type == 'cpu' and \
+                x.dim() == 4 and isa != 'reference' and not (
+                    _module_hooks._global_forward_hooks
+                    or _module_hooks._global_forward_pre_hooks):
+            convs = _chainable(self, [])
+        if not convs:
+            return super().forward(x)
+        packed = _cached_bits(x)
+        key = (x.shape, x.stride(), packed is None, isa, native.threads(),
+               *convs, *_versions(convs))
+        plan = self.__dict__.get('_mmbnn_chains')
+        if plan is not None and plan[0] == key:
+            for shortcut, chain in plan[1]:
+                residual = x if shortcut is None else shortcut(x)
+                if residual.dtype != torch.float32:
+                    residual = residual.float()
+                x, packed = chain.run(x, packed, residual)
+        else:
+            chains, x, packed = self._prepare(convs, x, packed, isa)
+            self.__dict__['_mmbnn_chains'] = (key, chains)
+        setattr(x, _BITS, (packed, x._version))
+        return x
+
+    @staticmethod
+    def _prepare(convs, x, packed, isa):
+        """(shortcut module or None, ``ConvChain``) of each chain, prepared
+        while running ``x`` through them (each chain's first call checked),
+        and the output and its bits."""
+        chains, start = [], 0
+        while start < len(convs):
+            end = start + 1
+            while end < len(convs) and \
+                    type(convs[end].shortcut) is nn.Identity:
+                end += 1
+            first = convs[start]
+            shortcut = None if type(first.shortcut) is nn.Identity else \
+                first.shortcut
+            residual = x if shortcut is None else shortcut(x)
+            if residual.dtype != torch.float32:
+                residual = residual.float()
+            calls = [first.conv._conv_call(
+                x, packed, *first.conv._affine(first.norm), first.norm,
+                residual, True, True, isa)]
+            n = x.shape[0]
+            for conv in convs[start + 1:end]:
+                _, oh, ow, o = calls[-1].out_shape
+                calls.append(conv.conv.chained_call((n, o, oh, ow),
+                                                    conv.norm, isa))
+            chain = ConvChain(calls)
+            chains.append((shortcut, chain))
+            x, packed = chain.run(x, packed, residual)
+            start = end
+        return chains, x, packed
+
+
+def _chainable(sequence, convs):
+    """The fused Bi-Real convs of ``sequence`` in order, appended to
+    ``convs``, or None if the sequence may not run as chains (see
+    ``_ChainedSequence``). Reads the modules' own dicts: ``nn.Module``'s
+    attribute fallback costs about a microsecond a name."""
+    for module in sequence._modules.values():
+        if module._forward_hooks or module._forward_pre_hooks:
+            return None
+        kind = type(module)
+        if kind is _FusedBiRealConv:
+            parts = module._modules
+            conv, norm = parts['conv'], parts['norm']
+            if conv._forward_hooks or conv._forward_pre_hooks or \
+                    type(conv) is not XnorConv2d or conv.groups != 1 or \
+                    type(norm) is not nn.BatchNorm2d or norm.training or \
+                    not _hardtanh_clip(parts['act']):
+                return None
+            convs.append(module)
+        elif kind in _CHAINED_KINDS:
+            if _chainable(module, convs) is None:
+                return None
+        else:
+            return None
+    return convs
+
+
+def _versions(convs):
+    """Identity and version of every tensor of the convs and their BNs
+    (and the BNs' eps): what the prepared chains were computed from."""
+    out = []
+    for module in convs:
+        parts = module._modules
+        norm = parts['norm']
+        for owner in (parts['conv']._buffers, norm._buffers,
+                      norm._parameters):
+            for t in owner.values():
+                if t is not None:
+                    out += (id(t), t._version)
+        out.append(norm.eps)
+    return out
+
+
+class _ChainedSequential(_ChainedSequence, nn.Sequential):
+    pass
+
+
+class _ChainedBiRealBasicBlock(_ChainedSequence, BiRealBasicBlock):
+    pass
+
+
+_CHAINED = {nn.Sequential: _ChainedSequential,
+            BiRealBasicBlock: _ChainedBiRealBasicBlock}
+_CHAINED_KINDS = (*_CHAINED, *_CHAINED.values())
+
+
 def to_xnor(model: nn.Module, fuse: bool = True) -> nn.Module:
     """Replace, in place, every fully binary conv / linear layer of ``model``
     by its XNOR-popcount twin and put the model in eval mode; with ``fuse``,
@@ -100,4 +234,17 @@ def fuse_xnor_blocks(model: nn.Module) -> int:
                 XnorConv2d:
             module.__class__ = fused
             count += 1
+    for module in model.modules():
+        chained = _CHAINED.get(type(module))
+        if chained is not None and _bireal_sequence(module):
+            module.__class__ = chained
     return count
+
+
+def _bireal_sequence(module) -> bool:
+    """Whether ``module`` is a sequence of fused Bi-Real convs and of such
+    sequences (a ResNet stage, a BasicBlock)."""
+    return bool(module._modules) and all(
+        type(m) is _FusedBiRealConv or (
+            type(m) in _CHAINED_KINDS and _bireal_sequence(m))
+        for m in module._modules.values())

@@ -135,8 +135,12 @@ class XnorConv2d(nn.Module):
         own = self._buffers
         tensors = [own.get('scale_exp'), own.get('scale'), own.get('bias')]
         if norm is not None:
+            # A BN in training mode updates its running statistics inside
+            # its kernel, which leaves their versions as they were; the
+            # count of batches it took (bumped in Python) shows it.
             stats, params = norm._buffers, norm._parameters
             tensors += [stats.get('running_mean'), stats.get('running_var'),
+                        stats.get('num_batches_tracked'),
                         params.get('weight'), params.get('bias')]
         key = (norm.eps if norm is not None else 0, ) + tuple(
             (id(t), t._version) for t in tensors if t is not None)
@@ -197,21 +201,39 @@ class XnorConv2d(nn.Module):
         transform (one per ``norm``), prepared anew (and its first input
         checked) when the shape, the transform, the weight or the folded
         affine changed; the caller runs it unchecked (``ConvCall.run``)."""
-        weight = self.packed_weight()
         # What ConvCall.check reads, so that a call with the same key may
         # skip it.
         key = (x.shape, packed is not None,
                residual.stride() if residual is not None else None,
                residual.shape if residual is not None else None, clip,
                want_bits, isa, native.threads())
+        return self._prepared(key, alpha, beta, norm,
+                              lambda call: call.check(x, packed, residual))
+
+    def chained_call(self, shape, norm, isa) -> ConvCall:
+        """The native call of this conv inside a chain (``ConvChain``): on
+        the previous conv's sign bits, of input ``shape`` (N, C, H, W), its
+        float output (channels-last, that shape) added as the residual, the
+        BN ``norm`` folded, clipped, giving its own bits. Cached with
+        ``_conv_call``'s, which a network in the same layout shares; not
+        checked: the chain makes its inputs itself."""
+        n, c, h, w = shape
+        key = (torch.Size(shape), True, (h * w * c, 1, w * c, c),
+               torch.Size(shape), True, True, isa, native.threads())
+        return self._prepared(key, *self._affine(norm), norm)
+
+    def _prepared(self, key, alpha, beta, norm, check=None) -> ConvCall:
+        weight = self.packed_weight()
         slot = ('call', id(norm))
         cached = self._cache.get(slot)
         if cached is None or cached[0] != key or cached[1].weight is not \
                 weight or cached[1].alpha is not alpha:
-            call = ConvCall(x.shape, weight, self.stride, self.padding,
-                            self.dilation, alpha, beta, key[2], clip,
-                            want_bits, key[1], isa, key[7])
-            call.check(x, packed, residual)  # cached only once it passed
+            shape, packed, stride, _, clip, want_bits, isa, threads = key
+            call = ConvCall(shape, weight, self.stride, self.padding,
+                            self.dilation, alpha, beta, stride, clip,
+                            want_bits, packed, isa, threads)
+            if check is not None:
+                check(call)  # cached only once it passed
             cached = self._cache[slot] = (key, call)
         return cached[1]
 

@@ -62,9 +62,13 @@ def _signatures(lib):
     csrc/xnor.cpp; a change there bumps MMBNN_ABI_VERSION)."""
     lib.mmbnn_pack.restype = _int
     lib.mmbnn_pack.argtypes = [_ptr, _i64, _i64, _i64, _ptr, _int, _int]
-    # mmbnn_conv's arguments in one int64 array (xnor_conv.ConvCall).
-    lib.mmbnn_conv_args.restype = _int
-    lib.mmbnn_conv_args.argtypes = [ctypes.POINTER(_i64)]
+    # convs prepared as int64 arrays, and their tensors' addresses
+    # (xnor_conv.ConvCall, ConvChain).
+    lib.mmbnn_conv_chain.restype = _int
+    lib.mmbnn_conv_chain.argtypes = [ctypes.POINTER(_i64), _i64,
+                                     ctypes.POINTER(_i64)]
+    lib.mmbnn_chain_scratch_bytes.restype = _i64
+    lib.mmbnn_chain_scratch_bytes.argtypes = [ctypes.POINTER(_i64), _i64]
     lib.mmbnn_int8_supported.restype = _int
     lib.mmbnn_int8_supported.argtypes = [_int]
     lib.mmbnn_pool_int8_conv.restype = _int

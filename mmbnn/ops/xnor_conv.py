@@ -15,7 +15,8 @@ from . import native
 from .bits import pack_bit_words, unpack_bit_words
 from .native import BLOCK, ISA_CODES, library, select_isa
 
-__all__ = ['pack_activations', 'PackedWeight', 'ConvCall', 'xnor_conv2d']
+__all__ = ['pack_activations', 'PackedWeight', 'ConvCall', 'ConvChain',
+           'xnor_conv2d']
 
 
 def pack_activations(x: torch.Tensor, groups: int = 1, isa: str = None,
@@ -144,7 +145,7 @@ def _check_residual(residual, shape):
 class ConvCall:
     """One native conv, prepared: the library's arguments (``mmbnn_conv``'s,
     in one int64 array) checked and laid out once for a weight, an input
-    shape and an output transform, so that a call only fills in the
+    shape and an output transform, so that a call only passes the
     addresses of its input, residual and outputs. What a layer keeps
     between calls of the same shape (``XnorConv2d``): the ~20 us of Python
     and argument conversion around each call are then a few.
@@ -153,9 +154,9 @@ class ConvCall:
     pass its ``pack_activations`` bits (else the float input, packed by the
     library); ``residual_stride``: the residual's strides, None for none.
     Holds ``weight``, ``alpha`` and ``beta`` (their addresses are in it).
+    The array is only read after it is made: each call passes its tensors'
+    addresses apart (``mmbnn_conv_chain``), so threads may share a call.
     """
-    # Positions of the per-call addresses in mmbnn_conv's arguments.
-    _PACKED, _X, _RESIDUAL, _OUT, _BITS = 0, 1, 22, 28, 31
 
     def __init__(self, shape, weight: PackedWeight, stride, padding, dilation,
                  alpha: torch.Tensor, beta: torch.Tensor, residual_stride,
@@ -227,26 +228,87 @@ class ConvCall:
         shape and strides; packed bits are a fused layer's output for this
         input, the residual float32). Input it was not prepared for reads
         or writes out of bounds here: use ``__call__``."""
-        args = self.args
-        if packed is not None:
-            args[self._PACKED] = packed.data_ptr()
-        else:
+        if packed is None:
             x = x.contiguous(memory_format=torch.channels_last)
-            args[self._X] = x.data_ptr()
-        if residual is not None:
-            args[self._RESIDUAL] = residual.data_ptr()
+        out, bits = self.outputs()
+        _run_native(self.args, 1, x, packed, residual, out, bits, None,
+                    self.isa)
+        return out.permute(0, 3, 1, 2), bits
+
+    def outputs(self):
+        """New tensors for a call's output (channels-last ``[N, OH, OW,
+        O]``) and sign bits (None unless prepared for them)."""
         out = torch.empty(self.out_shape, dtype=torch.float32)
-        args[self._OUT] = out.data_ptr()
-        bits = None
-        if self.bits_shape is not None:
-            bits = torch.empty(self.bits_shape, dtype=torch.int64)
-            args[self._BITS] = bits.data_ptr()
-        status = library().mmbnn_conv_args(args)
-        # No address outlives the call in the array.
-        args[self._PACKED] = args[self._X] = args[self._RESIDUAL] = 0
-        if status:
-            raise RuntimeError(f'instruction set {self.isa!r} is not '
-                               f'supported here')
+        bits = None if self.bits_shape is None else torch.empty(
+            self.bits_shape, dtype=torch.int64)
+        return out, bits
+
+
+def _address(t):
+    return 0 if t is None else t.data_ptr()
+
+
+def _run_native(args, count, x, packed, residual, out, bits, scratch, isa):
+    """``mmbnn_conv_chain``: ``count`` prepared convs (``args``) on the
+    first one's input (its ``packed`` bits, else the float ``x``) and
+    ``residual``, the last one's outputs into ``out`` and ``bits``, the
+    others' into ``scratch``. Each call passes its own addresses: the
+    prepared arrays are only read, so threads may share them."""
+    io = (ctypes.c_int64 * 6)(
+        _address(packed), _address(x) if packed is None else 0,
+        _address(residual), out.data_ptr(), _address(bits), _address(scratch))
+    if library().mmbnn_conv_chain(args, count, io):
+        raise RuntimeError(f'instruction set {isa!r} is not supported here')
+
+
+class ConvChain:
+    """Prepared convs run one after another in one native call, each
+    reading the previous one's sign bits and adding its output as the
+    residual: a run of fused Bi-Real convs with identity shortcuts
+    (``deploy.convert``), the Python around a conv paid once for all.
+
+    ``calls``: the ``ConvCall`` of each conv, every one prepared for its
+    sign bits, each after the first for a packed input and a residual of
+    the previous one's output shape and layout (checked here). ``run``
+    takes the first one's input and residual, unchecked except the
+    residual's layout, and returns the last one's output and bits.
+    """
+
+    def __init__(self, calls):
+        calls = list(calls)
+        for prev, call in zip(calls, calls[1:]):
+            n, oh, ow, o = prev.out_shape
+            if not call.packed_input or call.shape != (n, o, oh, ow) or \
+                    call.residual_shape != (n, o, oh, ow) or \
+                    call.residual_stride != (oh * ow * o, 1, ow * o, o):
+                raise ValueError('each conv of a chain reads the previous '
+                                 "one's bits and adds its output")
+        if any(call.bits_shape is None for call in calls) or \
+                len({call.isa for call in calls}) != 1:
+            raise ValueError('the convs of a chain each give their sign bits, '
+                             'on one instruction set')
+        self.calls, self.first, self.last = calls, calls[0], calls[-1]
+        self.args = (ctypes.c_int64 * (34 * len(calls)))()
+        for i, call in enumerate(calls):
+            ctypes.memmove(ctypes.addressof(self.args) + 8 * 34 * i,
+                           call.args, 8 * 34)
+        self.scratch_bytes = library().mmbnn_chain_scratch_bytes(
+            self.args, len(calls))
+
+    def run(self, x: torch.Tensor, packed: torch.Tensor = None,
+            residual: torch.Tensor = None):
+        first = self.first
+        if residual is not None and (residual.shape != first.residual_shape
+                                     or residual.stride() !=
+                                     first.residual_stride):
+            first.check(x, packed, residual)  # raises: not the layout
+        if packed is None:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out, bits = self.last.outputs()
+        scratch = torch.empty(self.scratch_bytes, dtype=torch.uint8) \
+            if self.scratch_bytes else None
+        _run_native(self.args, len(self.calls), x, packed, residual, out, bits,
+                    scratch, first.isa)
         return out.permute(0, 3, 1, 2), bits
 
 

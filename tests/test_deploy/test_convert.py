@@ -21,8 +21,11 @@ def _bireal(**kwargs):
 def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
     """With fuse=True the BNs after binary convs are never called (folded),
     every binary conv but the first reads the sign bits its predecessor
-    wrote, and the result is the exact runtime's within float rounding."""
+    wrote, each stage runs in one native call (a chain: its downsampling
+    conv, then the three with identity shortcuts), and the result is the
+    exact runtime's within float rounding."""
     from mmbnn.deploy import fuse_xnor_blocks
+    from mmbnn.ops import xnor_conv
     model = _bireal()
     exact = to_xnor(copy.deepcopy(model), fuse=False)
     fused = to_xnor(copy.deepcopy(model), fuse=False)
@@ -31,27 +34,86 @@ def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
     for name, m in fused.named_modules():
         if isinstance(m, nn.BatchNorm2d):
             m.register_forward_hook(lambda m, i, o, name=name: calls.append(name))
-    packed_given = []
-    real = ConvCall.run  # every layer call's way to the library
+    chains, packed_given = [], []
+    real = xnor_conv._run_native  # every conv's way to the library
 
-    def spy(self, x, packed=None, residual=None):
-        packed_given.append(packed is not None)
-        return real(self, x, packed, residual)
+    def spy(args, count, x, packed, *rest):
+        # Inside a chain each conv reads the bits the one before wrote.
+        chains.append(count)
+        packed_given.extend([packed is not None] + [True] * (count - 1))
+        return real(args, count, x, packed, *rest)
 
-    monkeypatch.setattr(ConvCall, 'run', spy)
+    monkeypatch.setattr(xnor_conv, '_run_native', spy)
     x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         out = fused(x)
-        fused_calls = list(packed_given)
+        fused_chains, fused_packed = list(chains), list(packed_given)
         ref = exact(x)
     # Only the stem's and the real shortcuts' BNs ran.
     assert sorted(calls) == ['stages.1.0.0.shortcut.2', 'stages.2.0.0.shortcut.2',
                              'stages.3.0.0.shortcut.2', 'stem.1']
-    assert fused_calls == [False] + [True] * 15
-    assert packed_given[16:] == [False] * 16  # alone, each layer packs
+    assert fused_chains == [4] * 4
+    assert fused_packed == [False] + [True] * 15
+    assert chains[4:] == [1] * 16  # alone, each layer is a call and packs
+    assert packed_given[16:] == [False] * 16
     for a, b in zip(out, ref):
         assert a.is_contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_chained_stages_follow_hooks_modes_and_changes_in_place(monkeypatch):
+    """A stage runs as chains only where nothing would be skipped: a hook on
+    one of its convs (or a global one) makes its block run conv by conv,
+    and the hook fires; a BN in training mode too. Chains prepared once
+    follow a BN's statistics and a weight's bits changed in place, also the
+    statistics a BN in training mode moved (inside its kernel: their
+    versions stay), and each stage equals the exact runtime throughout."""
+    from mmbnn.ops import xnor_conv
+    model = _bireal()
+    exact = to_xnor(copy.deepcopy(model), fuse=False)
+    fused = to_xnor(copy.deepcopy(model), fuse=True)
+    counts = []
+    real = xnor_conv._run_native
+
+    def spy(args, count, *rest):
+        counts.append(count)
+        return real(args, count, *rest)
+
+    monkeypatch.setattr(xnor_conv, '_run_native', spy)
+    x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(3))
+
+    def check(expected_counts):
+        counts.clear()
+        with torch.no_grad():
+            out = fused(x)
+            assert counts == expected_counts
+            for a, b in zip(out, exact(x)):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        return out
+
+    first = check([4] * 4)
+    assert check([4] * 4)[3].equal(first[3])  # prepared chains reused
+    seen = []
+    # Stage 2's second block runs conv by conv, its first one as a chain.
+    hook = fused.stages[2][1][0].register_forward_hook(
+        lambda *a: seen.append(1))
+    check([4, 4, 2, 1, 1, 4])
+    assert seen == [1]
+    hook.remove()
+    handle = nn.modules.module.register_module_forward_hook(lambda *a: None)
+    check([1] * 16)
+    handle.remove()
+    for net in (fused, exact):  # in place, as a state dict load writes
+        net.stages[1][0][1].norm.running_mean.add_(0.5)
+        net.stages[3][1][1].conv.weight_bits.bitwise_not_()
+    moved = check([4] * 4)
+    assert not moved[3].equal(first[3])
+    for net in (fused, exact):
+        net.stages[0][1][0].norm.train()
+    check([2, 1, 1, 4, 4, 4])  # (and both BNs' statistics move alike)
+    for net in (fused, exact):
+        net.stages[0][1][0].norm.eval()
+    check([4] * 4)
 
 
 def test_fused_blocks_keep_other_activations_and_norms_exact():

@@ -287,3 +287,48 @@ def test_prepared_native_call_follows_shape_and_residual_layout():
         float_call(x[..., :5])
     assert torch.equal(float_call(x)[0], conv(x))
     torch.testing.assert_close(call(x, bits, r)[0], conv(x))
+
+
+def test_a_chain_of_native_calls_equals_its_calls_one_by_one():
+    """``ConvChain``: three prepared convs in one native call, each reading
+    the previous one's bits and adding its output, give what the three
+    calls give one after another (their scratch outputs hidden, only the
+    last returned); a call that does not read its predecessor's output
+    (a float input, another shape) or gives no bits is refused, and a
+    residual of another layout is refused on a call as the layer's own."""
+    from mmbnn.ops.native import select_isa
+    from mmbnn.ops.xnor_conv import ConvCall, ConvChain
+    isa = select_isa()
+    if isa == 'reference':
+        pytest.skip('no native library here')
+    gen = torch.Generator().manual_seed(4)
+    layers = [XnorConv2d.from_binary(BinaryConv2d(16, 16, 3, padding=1))
+              for _ in range(3)]
+    x = torch.randn(2, 16, 7, 5, generator=gen).contiguous(
+        memory_format=torch.channels_last)
+    affine = [(torch.rand(16, generator=gen) + 0.5, torch.randn(16,
+                                                                 generator=gen))
+              for _ in layers]
+
+    def prepared(layer, alpha, beta, packed, strides, bits=True):
+        return ConvCall(x.shape, layer.packed_weight(), (1, 1), (1, 1),
+                        (1, 1), alpha, beta, strides, True, bits, packed,
+                        isa, 1)
+    cl = x.stride()
+    calls = [prepared(layers[0], *affine[0], False, cl)] + [
+        prepared(layer, *ab, True, (16 * 35, 1, 80, 16))
+        for layer, ab in zip(layers[1:], affine[1:])]
+    y, bits = x, None
+    for call in calls:  # one by one, each handing its output on
+        y, bits = call(y, bits, y)
+    chain = ConvChain(calls)
+    out, out_bits = chain.run(x, None, x)
+    assert torch.equal(out, y) and torch.equal(out_bits, bits)
+    assert out.shape == (2, 16, 7, 5) and (out.abs() <= 1).all()
+    with pytest.raises(ValueError, match="reads the previous one's bits"):
+        ConvChain([calls[0], prepared(layers[1], *affine[1], False, cl)])
+    with pytest.raises(ValueError, match='each give their sign bits'):
+        ConvChain([calls[0], prepared(layers[1], *affine[1], True, cl,
+                                      bits=False)])
+    with pytest.raises(ValueError, match='strides'):
+        chain.run(x, None, x.contiguous())

@@ -225,13 +225,23 @@ def int8_resnet18():
 def breakdown(model, x, runs):
     """Median milliseconds of the binary network's parts in one forward:
     binary blocks (the XNOR convs with their fused BN, residual and
-    Hardtanh; the shortcuts' time taken out), the full-precision
-    downsample shortcuts, the stem, neck and head, and the rest (Python
-    between the modules, the data handed on)."""
+    Hardtanh; a sequence of chained ones timed as a whole: a hook on one
+    of its convs would make it run conv by conv; the shortcuts' time taken
+    out), the full-precision downsample shortcuts, the stem, neck and
+    head, and the rest (Python between the modules, the data handed on)."""
+    from mmbnn.deploy.convert import _ChainedSequence
     from mmbnn.deploy.xnor_layers import XnorConv2d
-    parts = {}
+    parts, chained = {}, []
     for name, module in model.named_modules():
-        if any(isinstance(c, XnorConv2d) for c in module.children()):
+        if any(name.startswith(outer + '.') for outer in chained):
+            if name.endswith('.shortcut') and isinstance(module,
+                                                         nn.Sequential):
+                parts[name] = 'FP shortcuts'
+            continue
+        if isinstance(module, _ChainedSequence):
+            chained.append(name)
+            parts[name] = 'binary blocks'
+        elif any(isinstance(c, XnorConv2d) for c in module.children()):
             parts[name] = 'binary blocks'
         elif name.endswith('.shortcut') and isinstance(module,
                                                        nn.Sequential):

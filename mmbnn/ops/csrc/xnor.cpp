@@ -851,10 +851,8 @@ extern "C" int mmbnn_conv(
 }
 
 // mmbnn_conv with its 34 arguments in one array, in mmbnn_conv's order,
-// pointers as addresses (0 for null): a layer prepares the array once for an
-// input shape and fills in only the tensors' addresses per call, one foreign
-// argument to convert instead of 34 (mmbnn/ops/xnor_conv.py: ConvCall).
-extern "C" int mmbnn_conv_args(const int64_t *a) {
+// pointers as addresses (0 for null).
+static int conv_args(const int64_t *a) {
   auto p = [a](int i) { return reinterpret_cast<void *>(a[i]); };
   return mmbnn_conv(
       static_cast<const u64 *>(p(0)), static_cast<const float *>(p(1)), a[2],
@@ -867,6 +865,50 @@ extern "C" int mmbnn_conv_args(const int64_t *a) {
       static_cast<int>(a[27]), static_cast<float *>(p(28)), a[29], a[30],
       static_cast<u64 *>(p(31)), static_cast<int>(a[32]),
       static_cast<int>(a[33]));
+}
+
+// count convs run one after another in one foreign call, each reading the
+// previous one's output bits as its input and adding its float output as
+// the residual (a chain of fused Bi-Real convs with identity shortcuts; a
+// single conv is a chain of one). args holds each conv's 34 arguments
+// (conv_args's array, prepared once for an input shape by
+// mmbnn/ops/xnor_conv.py's ConvCall; its addresses are ignored), io the
+// call's own addresses: the first conv's packed input bits, float input and
+// residual, the last conv's output and output bits (0 for none), and
+// scratch, where the convs before the last write theirs (each output, 64-byte
+// aligned, then its bits: chain_scratch_bytes). The prepared arrays are only
+// read, so threads may share them. Returns 0, or the first failing status.
+static int64_t aligned64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+extern "C" int64_t mmbnn_chain_scratch_bytes(const int64_t *args,
+                                             int64_t count) {
+  int64_t bytes = 0;
+  for (int64_t i = 0; i + 1 < count; ++i) {
+    const int64_t *a = args + 34 * i;
+    const int64_t pixels = a[2] * a[29] * a[30], O = a[9] * a[11];
+    bytes += aligned64(pixels * O * 4) + aligned64(pixels * ((O + 63) / 64) * 8);
+  }
+  return bytes;
+}
+
+extern "C" int mmbnn_conv_chain(const int64_t *args, int64_t count,
+                                const int64_t *io) {
+  int64_t bits_in = io[0], x = io[1], res = io[2], scratch = io[5];
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t a[34];
+    std::memcpy(a, args + 34 * i, sizeof a);
+    int64_t out = io[3], bits = io[4];
+    if (i + 1 < count) {
+      const int64_t pixels = a[2] * a[29] * a[30], O = a[9] * a[11];
+      out = scratch;
+      bits = out + aligned64(pixels * O * 4);
+      scratch = bits + aligned64(pixels * ((O + 63) / 64) * 8);
+    }
+    a[0] = bits_in, a[1] = x, a[22] = res, a[28] = out, a[31] = bits;
+    if (const int status = conv_args(a)) return status;
+    bits_in = bits, x = 0, res = out;
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------
