@@ -13,7 +13,7 @@ layers around it are unchanged. CPU only, as PyTorch's quantized engine is.
 """
 import warnings
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -23,8 +23,8 @@ from mmbnn.models.layers.pooling import MaxPool2d
 from .xnor_layers import _BITS, fold_batch_norm
 
 __all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_avg_pools',
-           'fuse_max_pools', 'pooled_int8_conv', 'quantize_float_layers',
-           'uint8_pool_dequantize']
+           'fuse_max_pools', 'int8_stem', 'pooled_int8_conv',
+           'quantize_float_layers', 'uint8_pool_dequantize']
 
 QMAX = 127  # 7-bit activations (reduce_range)
 
@@ -117,6 +117,7 @@ class Int8Conv2d(_Int8Layer):
         super().__init__(op, conv, in_range, out_range)
         self.pre_pool = None  # a 2x2 average pool before it (fuse_avg_pools)
         self._native = None  # the native path's weights, made on first use
+        self._stem = None  # the same, laid out for int8_stem
 
     def _dequantize(self, y):
         """Pool (``fuse_max_pools``) and dequantize the op's uint8 output;
@@ -138,6 +139,9 @@ class Int8Conv2d(_Int8Layer):
 
     def forward(self, x):
         if self.pre_pool is None:
+            stem = self._stem_args(x)
+            if stem is not None:
+                return int8_stem(x, *stem)
             return super().forward(x)
         isa = _native_int8_isa()
         if isa is None or x.device.type != 'cpu' or x.dim() != 4 or (
@@ -148,6 +152,37 @@ class Int8Conv2d(_Int8Layer):
             self._native = _native_weights(self.op, self.in_scale)
         return pooled_int8_conv(x, *self._native, self.in_scale,
                                 self.in_zero_point, isa)
+
+    def _stem_args(self, x):
+        """``int8_stem``'s arguments after ``x`` where it runs this layer
+        and the max-pool it took (``fuse_max_pools``: a ResNet stem): a
+        native int8 stem path for this CPU (AMX, or the scalar one when
+        ``MMBNN_ISA=scalar``), a conv it takes (groups 1, no dilation,
+        square stride and padding, 16 to 64 output channels in 16s, a
+        kernel row of at most 64 bytes in its layout), a plain square
+        max-pool; else None (the quantized op, then the pool)."""
+        op, pool = self.op, self.pool
+        (kh, kw), (sy, sx), (py, px) = op.kernel_size, op.stride, op.padding
+        if pool is None or x.device.type != 'cpu' or x.dim() != 4 or \
+                op.groups != 1 or op.dilation != (1, 1) or sy != sx or \
+                py != px or op.out_channels % 16 or \
+                not 16 <= op.out_channels <= 64:
+            return None
+        if not (_is_max_pool(pool) and not pool.ceil_mode
+                and _square(pool.kernel_size) and _square(pool.stride)
+                and _square(pool.padding) and _pair(pool.dilation) == (1, 1)):
+            return None
+        k, s, p = (_pair(pool.kernel_size)[0], _pair(pool.stride)[0],
+                   _pair(pool.padding)[0])
+        from mmbnn.ops import native
+        isa = _stem_path(native.select_isa())
+        if isa is None or s > k or 2 * p > k or \
+                kw * _stem_layout(kh, kw, op.in_channels)[0] > 64:
+            return None
+        if self._stem is None:
+            self._stem = _stem_weights(self.op, self.in_scale)
+        return (self._stem, sy, py, self.in_scale, self.in_zero_point,
+                (k, s, p), isa)
 
     def extra_repr(self):
         return super().extra_repr() + (
@@ -170,6 +205,109 @@ def _int8_path(isa):
             lib.mmbnn_int8_supported(native.ISA_CODES[isa]):
         return isa
     return None
+
+
+@lru_cache(maxsize=None)
+def _stem_path(isa):
+    """``isa`` where the library has an int8 stem path for it (AVX-512:
+    on AMX, where the CPU and the OS let this process use it; scalar),
+    else None."""
+    from mmbnn.ops import native
+    lib = native.library()
+    if isa in ('avx512', 'scalar') and lib is not None and \
+            lib.mmbnn_int8_stem_supported(native.ISA_CODES[isa]):
+        return isa
+    return None
+
+
+@lru_cache(maxsize=64)
+def _stem_layout(kh: int, kw: int, c: int):
+    """``(Cp, R)`` of ``mmbnn_int8_stem``'s layout for a ``kh`` x ``kw``
+    kernel over ``c`` channels: bytes a pixel in its quantized plane, and
+    kernel rows a step (``mmbnn_stem_layout``)."""
+    import ctypes
+
+    from mmbnn.ops import native
+    layout = (ctypes.c_int64 * 2)()
+    native.library().mmbnn_stem_layout(kh, kw, c, layout)
+    return layout[0], layout[1]
+
+
+class StemWeights(NamedTuple):
+    """An int8 conv's weights for ``int8_stem``: int8 ``tiles`` (``R``
+    kernel rows a step, each step's inputs in (kx, row, c) order with ``c``
+    padded to ``Cp``, zero padded to 64: [steps][O / 16][16][16][4],
+    ``mmbnn_int8_stem``'s layout), their per-channel sums, ``alpha =
+    in_scale * weight scale``, the bias, and the conv's ``kernel`` (KH, KW)
+    and input channels they were laid out for."""
+    tiles: torch.Tensor
+    weight_sum: torch.Tensor
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    kernel: tuple
+    in_channels: int
+
+
+def _stem_weights(op, in_scale) -> StemWeights:
+    """``StemWeights`` of a quantized conv."""
+    with warnings.catch_warnings():  # quantized tensors deprecated
+        warnings.simplefilter('ignore')
+        weight = op.weight()
+        q = weight.int_repr().permute(0, 2, 3, 1)  # [O, KH, KW, C]
+        scales = weight.q_per_channel_scales().double()
+        bias = op.bias()
+    o, kh, kw, c = q.shape
+    cp, rows = _stem_layout(kh, kw, c)
+    steps = -(-kh // rows)
+    padded = torch.zeros(o, steps * rows, kw, cp, dtype=torch.int8)
+    padded[:, :kh, :, :c] = q
+    flat = padded.view(o, steps, rows, kw, cp).permute(0, 1, 3, 2, 4) \
+        .reshape(o, steps, kw * rows * cp)
+    step_bytes = torch.zeros(o, steps, 64, dtype=torch.int8)
+    step_bytes[..., :flat.shape[-1]] = flat
+    tiles = step_bytes.view(o // 16, 16, steps, 16, 4).permute(2, 0, 3, 1, 4)
+    alpha = (in_scale * scales).float()
+    beta = bias.detach().float() if bias is not None else torch.zeros(o)
+    return StemWeights(tiles.contiguous(), q.sum((1, 2, 3), dtype=torch.int32),
+                       alpha, beta.contiguous(), (kh, kw), c)
+
+
+def int8_stem(x: torch.Tensor, weights: StemWeights, stride: int,
+              padding: int, in_scale: float, in_zero_point: int, pool,
+              isa: str) -> torch.Tensor:
+    """``maxpool(alpha * (conv(q, w) - in_zero_point * weight_sum) +
+    beta)`` with ``q`` the input ``x`` [N, C, H, W] quantized as
+    ``torch.quantize_per_tensor(x, in_scale, in_zero_point, quint8)``
+    (zero point in the padding), ``pool`` the max-pool's ``(kernel,
+    stride, padding)``, in one native pass (``mmbnn_int8_stem``; the conv
+    output is not requantized, so it is nearer the float layers than
+    PyTorch's int8 op). Returns float32 [N, O, PH, PW], channels-last,
+    carrying its sign bits for the binary conv next."""
+    from mmbnn.ops import native
+    n, c, h, w = x.shape
+    weight, weight_sum, alpha, beta, (kh, kw), channels = weights
+    o = alpha.numel()
+    if c != channels:
+        raise ValueError(f'stem weights laid out for {channels} input '
+                         f'channels, the input has {c}')
+    x = x.float().contiguous(memory_format=torch.channels_last)
+    oh = (h + 2 * padding - kh) // stride + 1
+    ow = (w + 2 * padding - kw) // stride + 1
+    k, s, p = pool
+    ph, pw = (oh + 2 * p - k) // s + 1, (ow + 2 * p - k) // s + 1
+    out = torch.empty(n, ph, pw, o)
+    bits = torch.empty(n, ph, pw, 1, dtype=torch.int64)
+    status = native.library().mmbnn_int8_stem(
+        x.data_ptr(), n, h, w, c, kh, kw, stride, padding, weight.data_ptr(),
+        weight_sum.data_ptr(), o, _inverse(in_scale), int(in_zero_point),
+        alpha.data_ptr(), beta.data_ptr(), k, s, p, out.data_ptr(),
+        bits.data_ptr(), native.ISA_CODES[isa], native.threads())
+    if status:
+        raise RuntimeError(f'no native int8 stem path for {isa!r} here, or '
+                           f'a conv or pool it cannot run')
+    out = out.permute(0, 3, 1, 2)
+    setattr(out, _BITS, (bits, out._version))
+    return out
 
 
 def _native_weights(op, in_scale):

@@ -165,6 +165,83 @@ def test_pooled_int8_conv_is_exact(shape):
         assert torch.equal(y, expected), isa
 
 
+def stem_paths():
+    """The native int8 stem paths this machine runs: scalar with any
+    library, AVX-512 where the CPU has AMX and the OS lets it be used."""
+    from mmbnn.deploy.int8 import _stem_path
+    if native.library() is None:
+        return []
+    return [isa for isa in ('avx512', 'scalar') if _stem_path(isa)]
+
+
+@pytest.mark.parametrize('c,o,kernel,stride,padding,pool,size', [
+    (3, 64, 7, 2, 3, (3, 2, 1), (23, 30)),  # a ResNet stem, odd sizes
+    (3, 16, 3, 1, 1, (2, 2, 0), (9, 8)),    # a CIFAR one with a pool
+    (5, 32, 5, 2, 2, (3, 3, 0), (17, 20)),  # 8 bytes a pixel, 1 row a step
+    (4, 48, 8, 2, 3, (3, 1, 1), (12, 13)),  # 2 rows of 8 fill a step
+    (1, 16, 1, 1, 0, (2, 2, 1), (6, 7))])
+def test_int8_stem_is_exact_and_packs_the_signs(c, o, kernel, stride, padding,
+                                                pool, size):
+    """The native int8 stem (quantize, conv, transform, max-pool, in one
+    pass) on every path equals bit for bit what PyTorch computes from the
+    same steps: quantize_per_tensor's uint8 values, the integer products
+    summed exactly in float64 (the padding adds nothing: zero point), the
+    float32 transform ``alpha * (sum - zp * sum(w)) + beta``, then
+    F.max_pool2d; and it leaves pack_activations' sign bits on its output.
+    It is the int8 conv layer's output with the pool fused, within half an
+    output step of PyTorch's op (which requantizes to its output range)."""
+    from mmbnn.deploy.int8 import _Int8Layer, _stem_weights, int8_stem
+    from mmbnn.deploy.xnor_layers import _cached_bits
+    from mmbnn.ops.xnor_conv import pack_activations
+    paths = stem_paths()
+    if not paths:
+        pytest.skip('no native library')
+    torch.manual_seed(c * o)
+    conv = nn.Conv2d(c, o, kernel, stride, padding)
+    x = torch.randn(2, c, *size) * 1.5
+    with torch.no_grad():
+        float_out = conv(x)
+    # The input range narrower than the values: some saturate at 0 / 255.
+    layer = Int8Conv2d(conv, (x.min().item() / 2, x.max().item() / 2),
+                       (float_out.min().item(), float_out.max().item()))
+    x[1, :, 1, :3] = 1e3
+    layer.pool = nn.MaxPool2d(*pool)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        q = torch.quantize_per_tensor(x, layer.in_scale, layer.in_zero_point,
+                                      torch.quint8).int_repr().double()
+        weight = layer.op.weight()
+        wq = weight.int_repr().double()
+        scales = weight.q_per_channel_scales()
+    assert (q == 0).any() and (q == 255).any()
+    dot = F.conv2d(q - layer.in_zero_point, wq, None, stride, padding)
+    alpha = (layer.in_scale * scales.double()).float().view(1, -1, 1, 1)
+    expected = F.max_pool2d(dot.float() * alpha + conv.bias.detach().view(
+        1, -1, 1, 1), *pool)
+    assert (expected > 0).any() and (expected < 0).any()
+    weights = _stem_weights(layer.op, layer.in_scale)
+    for isa in paths:
+        y = int8_stem(x, weights, stride, padding, layer.in_scale,
+                      layer.in_zero_point, pool, isa)
+        assert y.shape == expected.shape
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(y, expected), isa
+        assert torch.equal(_cached_bits(y),
+                           pack_activations(expected, 1, 'reference')), isa
+    with torch.no_grad():
+        fused = layer(x)  # the layer's own path: the native stem here
+        op_path = _Int8Layer.forward(layer, x)  # PyTorch's op, then the pool
+    assert torch.equal(fused, expected)
+    # PyTorch's op rounds to its output steps and clamps to their range.
+    step, zero = layer.op.scale, layer.op.zero_point
+    clamped = fused.clamp(-zero * step, (255 - zero) * step)
+    assert (clamped - op_path).abs().max() <= step / 2 + 1e-6
+    with pytest.raises(ValueError, match=f'stem weights laid out for {c} '
+                       f'input channels, the input has {c + 1}'):
+        int8_stem(torch.cat([x, x[:, :1]], 1), weights, stride, padding,
+                  layer.in_scale, layer.in_zero_point, pool, paths[0])
+
+
 @pytest.mark.parametrize('c,size,pool', [(64, 14, (3, 2, 1)),
                                          (70, 9, (2, 2, 0)),
                                          (5, 6, (1, 1, 0)), (130, 7, (3, 1, 1))])

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "mmbnn_abi.h"
@@ -1455,6 +1456,453 @@ extern "C" int mmbnn_uint8_pool_dequantize(
         }
       }
     }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The int8 runtime's stem in one pass (deploy/int8.py, docs/deploy.md): a
+// conv (groups 1, no dilation, stride S, zero padding P) of a channels-last
+// float input [N, H, W, C] quantized to uint8 as quantize_per_tensor does
+// (pool_quantize_row's rounding), with int8 weights:
+//   y[o] = (float)(sum q w - zp * wsum[o]) * alpha[o] + beta[o]
+// (the padding holds the zero point: it adds nothing), not requantized, then
+// a max pool of y (k x k, stride s <= k, padding p with 2 p <= k; k = 1: none),
+// written as float [N, PH, PW, O] and its sign bits (y >= 0) as mmbnn_pack
+// packs them. The pool takes the maximum of the sums, and the transform
+// only the pooled ones: it is non-decreasing in the sum (alpha >= 0, each
+// float step rounds monotonically), so this is the maximum of the
+// transformed values, with a quarter of the transforms and no float conv
+// output in memory.
+//
+// Layout (mmbnn_stem_layout): the input is quantized into a plane Q of Cp
+// bytes a pixel (the C channels, then zeros; Cp = C rounded up to 4, 8, 16,
+// 32 or 64) with P pixels of zero point around it; a step of the sum takes R
+// kernel rows (R = 2 where Cp = 4 and 2 rows of KW * 4 bytes fit in 64,
+// else 1), KS =
+// ceil(KH / R) steps. With R = 2 the AVX-512 path reads a plane Q2 whose
+// pixel (y, x) is Q's pixels (y, x) and (y + 1, x), 2 Cp bytes: a window's
+// step is then KW * 2 Cp contiguous bytes. Weights [KS][O / 16][16][16][4]:
+// step s, group g, row r, channel n, byte j holds w[16 g + n] at input byte
+// k = 4 r + j of the step: kx = k / (R Cp), ky = R s + k / Cp % R, c = k % Cp
+// (zero for c >= C, ky >= KH, kx >= KW) -- one AMX B tile a step and group;
+// the scalar path reads the same. O a multiple of 16, at most 64. On AVX-512
+// the conv runs on AMX: a tile of 16 pixels' step inputs is loaded from the
+// plane as it is (rows S R Cp bytes apart) and multiplied by 64 inputs x 16
+// channels; the integer sums are exact and the transform rounds as the
+// scalar path's, so the paths agree bit for bit.
+
+// Cp and R (above) of a KH x KW kernel over C channels, into layout[0..1].
+extern "C" void mmbnn_stem_layout(int64_t KH, int64_t KW, int64_t C,
+                                  int64_t *layout) {
+  int64_t cp = 4;
+  while (cp < C) cp *= 2;
+  layout[0] = cp;
+  layout[1] = KH > 1 && cp == 4 && 2 * KW * cp <= 64 ? 2 : 1;
+}
+
+struct StemArgs {
+  int64_t N, H, W, C, Cp, R, KS, KH, KW, S, P, OH, OW, O;
+  const int8_t *w;
+  const int32_t *wsum;
+  int zp;
+  const float *alpha, *beta;
+  int64_t pk, ps, pp, PH, PW;
+  float *out;
+  u64 *bits;
+};
+
+static inline uint8_t quantize_u8(float v, float inv, int zp) {
+  float t = v * inv;
+  t = std::min(std::max(t, -1e9f), 1e9f);  // saturates below anyway
+  const int32_t q = (int32_t)std::nearbyint(t) + zp;
+  return (uint8_t)std::min(255, std::max(0, q));
+}
+
+// The sums of conv row oy from the quantized, padded plane, [OW][O]
+// (scalar).
+static void stem_row_scalar(const StemArgs &a, const uint8_t *plane,
+                            int64_t oy, int32_t *row) {
+  const int64_t Wp = a.W + 2 * a.P, G = a.O / 16;
+  for (int64_t ox = 0; ox < a.OW; ++ox)
+    for (int64_t o = 0; o < a.O; ++o) {
+      int32_t acc = 0;
+      for (int64_t ky = 0; ky < a.KH; ++ky) {
+        const uint8_t *src = plane + ((oy * a.S + ky) * Wp + ox * a.S) * a.Cp;
+        const int8_t *w = a.w + (((ky / a.R) * G + o / 16) * 16) * 64 +
+                          (o % 16) * 4;
+        for (int64_t kx = 0; kx < a.KW; ++kx)
+          for (int64_t c = 0; c < a.Cp; ++c) {
+            const int64_t k = (kx * a.R + ky % a.R) * a.Cp + c;
+            acc += (int32_t)src[kx * a.Cp + c] * w[(k / 4) * 64 + k % 4];
+          }
+      }
+      row[ox * a.O + o] = acc;
+    }
+}
+
+// A conv row's sums pooled along the row into h ([PW][O]).
+static void stem_hpool(const StemArgs &a, const int32_t *row, int32_t *h) {
+  for (int64_t px = 0; px < a.PW; ++px) {
+    const int64_t c0 = std::max<int64_t>(0, px * a.ps - a.pp);
+    const int64_t c1 = std::min<int64_t>(a.OW, px * a.ps - a.pp + a.pk);
+    for (int64_t o = 0; o < a.O; ++o) {
+      int32_t m = row[c0 * a.O + o];
+      for (int64_t c = c0 + 1; c < c1; ++c) m = std::max(m, row[c * a.O + o]);
+      h[px * a.O + o] = m;
+    }
+  }
+}
+
+// Pooled row py of image n: the maximum of its window's rows of h (row r in
+// slot r % pk of hring), transformed, to out and bits.
+static void stem_vpool(const StemArgs &a, const int32_t *hring, int64_t n,
+                       int64_t py) {
+  const int64_t r0 = std::max<int64_t>(0, py * a.ps - a.pp);
+  const int64_t r1 = std::min<int64_t>(a.OH, py * a.ps - a.pp + a.pk);
+  const int64_t hsz = a.PW * a.O;
+  for (int64_t px = 0; px < a.PW; ++px) {
+    const int64_t pix = (n * a.PH + py) * a.PW + px;
+    float *dst = a.out + pix * a.O;
+    u64 word = 0;
+    for (int64_t o = 0; o < a.O; ++o) {
+      int32_t m = hring[(r0 % a.pk) * hsz + px * a.O + o];
+      for (int64_t r = r0 + 1; r < r1; ++r)
+        m = std::max(m, hring[(r % a.pk) * hsz + px * a.O + o]);
+      const float y = (float)(m - a.zp * a.wsum[o]) * a.alpha[o];
+      dst[o] = y + a.beta[o];
+      word |= (u64)(dst[o] >= 0.0f) << o;
+    }
+    a.bits[pix] = word;
+  }
+}
+
+#if defined(MMBNN_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define MMBNN_AMX 1
+
+// Whether this CPU has AMX-INT8 (and AVX-512 BW, VBMI2 for the plane) and
+// Linux lets this process use the tile data (asked once: arch_prctl
+// ARCH_REQ_XCOMP_PERM).
+static bool amx_usable() {
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+                     : "a"(7), "c"(0));
+    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return false;  // tile, int8
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vbmi2"))
+      return false;
+    const long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+  }();
+  return usable;
+}
+
+struct alignas(64) TileConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// Tiles 0-3: the sums of 16 pixels x 16 channels (groups 0-3); 4, 5: 16
+// pixels' inputs of a step (steps alternate); 6, 7: weights (64 inputs x
+// 16 channels; groups alternate). All 16 rows of 64 bytes.
+__attribute__((target("amx-tile"))) static void stem_tiles_on() {
+  TileConfig cfg = {};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  // GCC 12 takes _tile_loadconfig to read only the first bytes and drops
+  // the stores above: make them happen.
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
+  _tile_loadconfig(&cfg);
+}
+
+__attribute__((target("amx-tile"))) static void stem_tiles_off() {
+  _tile_release();
+}
+
+// One row of the quantized plane: W pixels of C floats to Cp bytes each
+// (zeros after the C), via tmp (W * C + 64 bytes).
+__attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static void
+stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
+                  float inv_scale, int zp, uint8_t *tmp, uint8_t *d) {
+  const int64_t n = W * C;
+  const __m512 inv = _mm512_set1_ps(inv_scale);
+  const __m512 lo = _mm512_set1_ps(-1e9f), hi = _mm512_set1_ps(1e9f);
+  const __m512i z = _mm512_set1_epi32(zp), zero = _mm512_setzero_si512(),
+                top = _mm512_set1_epi32(255);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF
+                                    : (__mmask16)((1u << (n - i)) - 1);
+    __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), inv);
+    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+    __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), z);
+    v = _mm512_min_epi32(_mm512_max_epi32(v, zero), top);
+    _mm512_mask_cvtepi32_storeu_epi8(tmp + i, m, v);
+  }
+  // Spread: 64 / Cp pixels a 64-byte store, their C bytes each first.
+  __mmask64 keep = 0;
+  for (int64_t i = 0; i < 64; ++i)
+    if (i % Cp < C) keep |= (__mmask64)1 << i;
+  const int64_t per = 64 / Cp;
+  for (int64_t x = 0; x < W; x += per) {
+    const int64_t left = std::min<int64_t>(per, W - x);
+    const __mmask64 out = left == per ? ~(__mmask64)0
+                                      : (((__mmask64)1 << (left * Cp)) - 1);
+    _mm512_mask_storeu_epi8(
+        d + x * Cp, out,
+        _mm512_maskz_expand_epi8(keep, _mm512_loadu_si512(tmp + x * C)));
+  }
+}
+
+#define STEM_GROUP(g, at, bt)                                              \
+  if (G > g) {                                                             \
+    _tile_loadd(bt, a.w + (ky * G + g) * 1024, 64);                        \
+    _tile_dpbusd(g, at, bt);                                               \
+  }
+
+// The sums of conv row oy, [OW][O] int32, 16 pixels a tile, each step's A
+// tile loaded from the plane as it is, the sums stored from the tiles into
+// row (which has room for a last tile past OW: a row's last tile may read
+// past its pixels; those sums are not used).
+__attribute__((target("amx-tile,amx-int8"))) static void stem_row_amx(
+    const StemArgs &a, const uint8_t *plane, int64_t oy, int32_t *row) {
+  const int64_t G = a.O / 16, Wp = a.W + 2 * a.P, tiles = (a.OW + 15) / 16;
+  const int64_t px = a.R * a.Cp;  // bytes a pixel of the plane
+  const int64_t lda = a.S * px;   // bytes between pixels' windows
+  for (int64_t t = 0; t < tiles; ++t) {
+    const uint8_t *A = plane + (oy * a.S * Wp + 16 * t * a.S) * px;
+    int32_t *acc = row + 16 * t * a.O;
+    _tile_zero(0);
+    if (G > 1) _tile_zero(1);
+    if (G > 2) _tile_zero(2);
+    if (G > 3) _tile_zero(3);
+    for (int64_t ky = 0; ky < a.KS; ++ky) {  // a step: R kernel rows
+      if (ky % 2 == 0) {
+        _tile_loadd(4, A + a.R * ky * Wp * px, lda);
+        STEM_GROUP(0, 4, 6)
+        STEM_GROUP(1, 4, 7)
+        STEM_GROUP(2, 4, 6)
+        STEM_GROUP(3, 4, 7)
+      } else {
+        _tile_loadd(5, A + a.R * ky * Wp * px, lda);
+        STEM_GROUP(0, 5, 6)
+        STEM_GROUP(1, 5, 7)
+        STEM_GROUP(2, 5, 6)
+        STEM_GROUP(3, 5, 7)
+      }
+    }
+    _tile_stored(0, acc, a.O * 4);
+    if (G > 1) _tile_stored(1, acc + 16, a.O * 4);
+    if (G > 2) _tile_stored(2, acc + 32, a.O * 4);
+    if (G > 3) _tile_stored(3, acc + 48, a.O * 4);
+  }
+}
+#undef STEM_GROUP
+
+// Row y of Q2 (R = 2, Cp = 4): Q's rows y and y + 1 (q0, q1) interleaved a
+// pixel at a time, 8 bytes a pixel, Wp pixels.
+__attribute__((target("avx512f"))) static void stem_pair_rows(
+    const uint8_t *q0, const uint8_t *q1, int64_t Wp, uint8_t *d) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,
+                                       21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
+                                       13, 29, 14, 30, 15, 31);
+  for (int64_t x = 0; x < Wp; x += 16) {
+    const int64_t n = std::min<int64_t>(16, Wp - x);
+    const __mmask16 m = (__mmask16)((1u << n) - 1);
+    const __m512i a = _mm512_maskz_loadu_epi32(m, q0 + 4 * x);
+    const __m512i b = _mm512_maskz_loadu_epi32(m, q1 + 4 * x);
+    const __mmask16 m0 = (__mmask16)((1u << (2 * std::min<int64_t>(8, n))) - 1);
+    _mm512_mask_storeu_epi32(d + 8 * x, m0, _mm512_permutex2var_epi32(a, lo, b));
+    if (n > 8)
+      _mm512_mask_storeu_epi32(d + 8 * x + 64,
+                               (__mmask16)((1u << (2 * (n - 8))) - 1),
+                               _mm512_permutex2var_epi32(a, hi, b));
+  }
+}
+
+// stem_hpool and stem_vpool 16 channels a step.
+
+__attribute__((target("avx512f"))) static void stem_hpool_avx512(
+    const StemArgs &a, const int32_t *row, int32_t *h) {
+  for (int64_t px = 0; px < a.PW; ++px) {
+    const int64_t c0 = std::max<int64_t>(0, px * a.ps - a.pp);
+    const int64_t c1 = std::min<int64_t>(a.OW, px * a.ps - a.pp + a.pk);
+    for (int64_t o = 0; o < a.O; o += 16) {
+      __m512i m = _mm512_loadu_si512(row + c0 * a.O + o);
+      for (int64_t c = c0 + 1; c < c1; ++c)
+        m = _mm512_max_epi32(m, _mm512_loadu_si512(row + c * a.O + o));
+      _mm512_storeu_si512(h + px * a.O + o, m);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) static void stem_vpool_avx512(
+    const StemArgs &a, const int32_t *hring, int64_t n, int64_t py) {
+  const int64_t r0 = std::max<int64_t>(0, py * a.ps - a.pp);
+  const int64_t r1 = std::min<int64_t>(a.OH, py * a.ps - a.pp + a.pk);
+  const int64_t hsz = a.PW * a.O;
+  const __m512i zp = _mm512_set1_epi32(a.zp);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t px = 0; px < a.PW; ++px) {
+    const int64_t pix = (n * a.PH + py) * a.PW + px;
+    float *dst = a.out + pix * a.O;
+    u64 word = 0;
+    for (int64_t o = 0; o < a.O; o += 16) {
+      __m512i m = _mm512_loadu_si512(hring + (r0 % a.pk) * hsz + px * a.O + o);
+      for (int64_t r = r0 + 1; r < r1; ++r)
+        m = _mm512_max_epi32(
+            m, _mm512_loadu_si512(hring + (r % a.pk) * hsz + px * a.O + o));
+      const __m512i corr = _mm512_mullo_epi32(zp, _mm512_loadu_si512(a.wsum + o));
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(m, corr));
+      const __m512 y = _mm512_add_ps(
+          _mm512_mul_ps(v, _mm512_loadu_ps(a.alpha + o)),
+          _mm512_loadu_ps(a.beta + o));
+      _mm512_storeu_ps(dst + o, y);
+      word |= (u64)(uint16_t)_mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ) << o;
+    }
+    a.bits[pix] = word;
+  }
+}
+#endif
+
+extern "C" int mmbnn_int8_stem_supported(int isa) {
+  if (isa == ISA_SCALAR) return 1;
+#ifdef MMBNN_AMX
+  if (isa == ISA_AVX512) return amx_usable();
+#endif
+  return 0;
+}
+
+extern "C" int mmbnn_int8_stem(
+    const float *x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t KH,
+    int64_t KW, int64_t S, int64_t P, const int8_t *w, const int32_t *wsum,
+    int64_t O, float inv_scale, int zp, const float *alpha, const float *beta,
+    int64_t pk, int64_t ps, int64_t pp, float *out, u64 *bits, int isa,
+    int threads) {
+  int64_t layout[2];
+  mmbnn_stem_layout(KH, KW, C, layout);
+  const int64_t Cp = layout[0], R = layout[1], KS = (KH + R - 1) / R;
+  if (!mmbnn_int8_stem_supported(isa) || O % 16 || O > 64 || O < 16 ||
+      C < 1 || KW * Cp > 64 || KH < 1 || S < 1 || P < 0 || pk < 1 ||
+      ps < 1 || ps > pk || pp < 0 || 2 * pp > pk || H + 2 * P < KH ||
+      W + 2 * P < KW)
+    return -1;
+  const int64_t OH = (H + 2 * P - KH) / S + 1, OW = (W + 2 * P - KW) / S + 1;
+  if (OH + 2 * pp < pk || OW + 2 * pp < pk) return -1;
+  for (int64_t o = 0; o < O; ++o)
+    if (!(alpha[o] >= 0.0f)) return -1;  // pooling the sums needs it
+  const StemArgs a{N, H, W, C, Cp, R, KS, KH, KW, S, P, OH, OW, O, w, wsum, zp,
+                   alpha, beta, pk, ps, pp, (OH + 2 * pp - pk) / ps + 1,
+                   (OW + 2 * pp - pk) / ps + 1, out, bits};
+  const int64_t Hp = H + 2 * P, Wp = W + 2 * P;
+  // Each image quantized into Q with zero point around it and a row of it
+  // after it (Q2's last row reads it), then Q2 where the AVX-512 path pairs
+  // rows; after the last image 16 windows' room, zeros: a row's last AMX
+  // tile may read past the row. Not zeroed first: every byte is written
+  // once below.
+#ifdef MMBNN_AMX
+  const bool pairs = isa == ISA_AVX512 && R == 2;
+#else
+  const bool pairs = false;
+#endif
+  const int64_t image = (Hp + 1) * Wp * Cp;
+  const int64_t image2 = pairs ? Hp * Wp * 2 * Cp : 0;
+  const int64_t slack = 16 * S * R * Cp + 64;
+  std::unique_ptr<uint8_t[]> planes(new uint8_t[N * image + slack]);
+  std::unique_ptr<uint8_t[]> planes2(
+      new uint8_t[pairs ? N * image2 + slack : 1]);
+  std::memset(planes.get() + N * image, 0, slack);
+  if (pairs) std::memset(planes2.get() + N * image2, 0, slack);
+  uint8_t border[64];  // a pixel of the padding: zero point, then zeros
+  for (int64_t c = 0; c < Cp; ++c) border[c] = c < C ? (uint8_t)zp : 0;
+  // Pooled rows in ranges, one a thread and image: a range computes the conv
+  // rows its windows take (the boundary's shared one twice).
+  const int64_t ranges = std::min<int64_t>(a.PH, std::max(1, threads));
+#pragma omp parallel num_threads(threads)
+  {
+#ifdef MMBNN_AMX
+    const bool amx = isa == ISA_AVX512;
+    std::vector<uint8_t> tmp(amx ? W * C + 64 : 0);
+#endif
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N * (Hp + 1); ++r) {
+      const int64_t n = r / (Hp + 1), y = r % (Hp + 1) - P;
+      uint8_t *d = planes.get() + n * image + (r % (Hp + 1)) * Wp * Cp;
+      const bool pad = y < 0 || y >= H;
+      for (int64_t i = 0; i < Wp; ++i)
+        if (pad || i < P || i >= P + W) std::memcpy(d + i * Cp, border, Cp);
+      if (pad) continue;
+      const float *src = x + (n * H + y) * W * C;
+#ifdef MMBNN_AMX
+      if (amx) {
+        stem_quantize_row(src, W, C, Cp, inv_scale, zp, tmp.data(),
+                          d + P * Cp);
+        continue;
+      }
+#endif
+      for (int64_t i = 0; i < W; ++i)
+        for (int64_t c = 0; c < Cp; ++c)
+          d[(P + i) * Cp + c] =
+              c < C ? quantize_u8(src[i * C + c], inv_scale, zp) : 0;
+    }
+#ifdef MMBNN_AMX
+    if (pairs) {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < N * Hp; ++r) {
+        const uint8_t *q = planes.get() + (r / Hp) * image + (r % Hp) * Wp * Cp;
+        stem_pair_rows(q, q + Wp * Cp, Wp,
+                       planes2.get() + (r / Hp) * image2 +
+                           (r % Hp) * Wp * 2 * Cp);
+      }
+    }
+#endif
+    // A conv row's sums (room for a last AMX tile past OW), the pooled
+    // along rows in a ring of pk.
+    std::unique_ptr<int32_t[]> row(new int32_t[(OW + 16) * O]);
+    std::unique_ptr<int32_t[]> hring(new int32_t[pk * a.PW * O]);
+#ifdef MMBNN_AMX
+    if (amx) stem_tiles_on();
+#endif
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < N * ranges; ++item) {
+      const int64_t n = item / ranges, i = item % ranges;
+      const int64_t py0 = i * a.PH / ranges, py1 = (i + 1) * a.PH / ranges;
+      const uint8_t *plane = planes.get() + n * image;
+      int64_t next = 0;  // the first conv row not yet in the ring
+      for (int64_t py = py0; py < py1; ++py) {
+        const int64_t lo = std::max<int64_t>(0, py * ps - pp);
+        const int64_t hi = std::min<int64_t>(OH, py * ps - pp + pk);
+        for (int64_t r = std::max(next, lo); r < hi; ++r) {
+          int32_t *h = hring.get() + (r % pk) * a.PW * O;
+#ifdef MMBNN_AMX
+          if (amx) {
+            stem_row_amx(a, pairs ? planes2.get() + n * image2 : plane, r,
+                         row.get());
+            stem_hpool_avx512(a, row.get(), h);
+            continue;
+          }
+#endif
+          stem_row_scalar(a, plane, r, row.get());
+          stem_hpool(a, row.get(), h);
+        }
+        next = std::max(next, hi);
+#ifdef MMBNN_AMX
+        if (amx) {
+          stem_vpool_avx512(a, hring.get(), n, py);
+          continue;
+        }
+#endif
+        stem_vpool(a, hring.get(), n, py);
+      }
+    }
+#ifdef MMBNN_AMX
+    if (amx) stem_tiles_off();
+#endif
   }
   return 0;
 }
