@@ -214,3 +214,35 @@ def test_a_fused_module_called_outside_its_fused_case_is_the_plain_one():
     to_xnor(model)
     assert [type(m) for m in model] == [nn.Flatten, XnorLinear, BinaryLinear]
     torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_a_fused_model_called_from_several_threads_at_once():
+    """Prepared calls and chains are shared by threads calling one model
+    at once (a server's workers): each call passes its own addresses and
+    scratch, so every thread gets what a call alone gives. (Before, a
+    prepared call kept its tensors' addresses in its shared array.)"""
+    import threading
+    model = to_xnor(_bireal(), fuse=True)
+    gen = torch.Generator().manual_seed(11)
+    inputs = [torch.randn(1, 3, 40, 40, generator=gen) for _ in range(4)]
+    with torch.no_grad():
+        alone = [model(x) for x in inputs]
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            with torch.no_grad():
+                for _ in range(10):
+                    out = model(inputs[i])
+                    if not all(a.equal(b) for a, b in zip(out, alone[i])):
+                        results[i] = False
+                        return
+            results[i] = True
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(i, )) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == {i: True for i in range(4)}

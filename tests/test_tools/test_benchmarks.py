@@ -96,6 +96,23 @@ def test_runtime_benchmark_measures_the_ceilings_of_all_cores_together():
     assert 'ceilings_all_cores' not in runtime.machine(cores=1)
 
 
+def test_runtime_benchmark_times_thread_scaling_interleaved():
+    """The many-thread figure: each model's one- and two-thread calls
+    alternate in one loop (a copy of the binary models a thread count);
+    the ratios exist and are positive, and the thread count is left as
+    the many-thread one."""
+    import torch
+    runtime = _runtime_module()
+    before = torch.get_num_threads()
+    try:
+        scaling = runtime.thread_scaling(1, 2)
+        assert set(scaling) == {'binary', 'binary_int8', 'int8'}
+        assert all(v > 0 for v in scaling.values()), scaling
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_train_step_classifier_mode_prints_both_ratios():
     result = tool('benchmarks/train_step.py', '--task', 'classifier',
                   '--steps', '1', '--batch-size', '2', timeout=900)
