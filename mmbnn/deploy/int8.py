@@ -248,14 +248,26 @@ class StemWeights(NamedTuple):
     in_channels: int
 
 
-def _stem_weights(op, in_scale) -> StemWeights:
-    """``StemWeights`` of a quantized conv."""
+def _op_weights(op, in_scale):
+    """A quantized op's int8 weights (its own layout), ``alpha = in_scale
+    * weight scale`` and the bias, float32 (zeros without one): what the
+    native int8 steps take."""
     with warnings.catch_warnings():  # quantized tensors deprecated
         warnings.simplefilter('ignore')
         weight = op.weight()
-        q = weight.int_repr().permute(0, 2, 3, 1)  # [O, KH, KW, C]
+        q = weight.int_repr()
         scales = weight.q_per_channel_scales().double()
         bias = op.bias()
+    alpha = (in_scale * scales).float()
+    beta = bias.detach().float().contiguous() if bias is not None else \
+        torch.zeros(q.shape[0])
+    return q, alpha, beta
+
+
+def _stem_weights(op, in_scale) -> StemWeights:
+    """``StemWeights`` of a quantized conv."""
+    q, alpha, beta = _op_weights(op, in_scale)
+    q = q.permute(0, 2, 3, 1)  # [O, KH, KW, C]
     o, kh, kw, c = q.shape
     cp, rows = _stem_layout(kh, kw, c)
     steps = -(-kh // rows)
@@ -266,10 +278,8 @@ def _stem_weights(op, in_scale) -> StemWeights:
     step_bytes = torch.zeros(o, steps, 64, dtype=torch.int8)
     step_bytes[..., :flat.shape[-1]] = flat
     tiles = step_bytes.view(o // 16, 16, steps, 16, 4).permute(2, 0, 3, 1, 4)
-    alpha = (in_scale * scales).float()
-    beta = bias.detach().float() if bias is not None else torch.zeros(o)
     return StemWeights(tiles.contiguous(), q.sum((1, 2, 3), dtype=torch.int32),
-                       alpha, beta.contiguous(), (kh, kw), c)
+                       alpha, beta, (kh, kw), c)
 
 
 def int8_stem(x: torch.Tensor, weights: StemWeights, stride: int,
@@ -315,21 +325,14 @@ def _native_weights(op, in_scale):
     ``mmbnn_pool_int8_conv`` ([ceil(O/16)][ceil(C/4)][16][4], zero padded),
     their per-channel sums, ``alpha = in_scale * weight scale`` and the bias
     (float32)."""
-    with warnings.catch_warnings():  # quantized tensors deprecated
-        warnings.simplefilter('ignore')
-        weight = op.weight()
-        q = weight.int_repr().flatten(1)  # [O, C], 1x1 kernel
-        scales = weight.q_per_channel_scales().double()
-        bias = op.bias()
+    q, alpha, beta = _op_weights(op, in_scale)
+    q = q.flatten(1)  # [O, C], 1x1 kernel
     o, c = q.shape
     padded = torch.zeros((o + 15) // 16 * 16, (c + 3) // 4 * 4,
                          dtype=torch.int8)
     padded[:o, :c] = q
     blocks = padded.view(-1, 16, padded.shape[1] // 4, 4).permute(0, 2, 1, 3)
-    alpha = (in_scale * scales).float()
-    beta = bias.detach().float() if bias is not None else torch.zeros(o)
-    return (blocks.contiguous(), q.sum(1, dtype=torch.int32), alpha,
-            beta.contiguous())
+    return blocks.contiguous(), q.sum(1, dtype=torch.int32), alpha, beta
 
 
 def pooled_int8_conv(x: torch.Tensor, weight: torch.Tensor,

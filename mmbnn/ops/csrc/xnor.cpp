@@ -1479,14 +1479,13 @@ extern "C" int mmbnn_uint8_pool_dequantize(
 // bytes a pixel (the C channels, then zeros; Cp = C rounded up to 4, 8, 16,
 // 32 or 64) with P pixels of zero point around it; a step of the sum takes R
 // kernel rows (R = 2 where Cp = 4 and 2 rows of KW * 4 bytes fit in 64,
-// else 1), KS =
-// ceil(KH / R) steps. With R = 2 the AVX-512 path reads a plane Q2 whose
-// pixel (y, x) is Q's pixels (y, x) and (y + 1, x), 2 Cp bytes: a window's
-// step is then KW * 2 Cp contiguous bytes. Weights [KS][O / 16][16][16][4]:
-// step s, group g, row r, channel n, byte j holds w[16 g + n] at input byte
-// k = 4 r + j of the step: kx = k / (R Cp), ky = R s + k / Cp % R, c = k % Cp
-// (zero for c >= C, ky >= KH, kx >= KW) -- one AMX B tile a step and group;
-// the scalar path reads the same. O a multiple of 16, at most 64. On AVX-512
+// else 1), KS = ceil(KH / R) steps. With R = 2 the AVX-512 path reads a
+// plane Q2 whose pixel (y, x) is Q's pixels (y, x) and (y + 1, x), 2 Cp
+// bytes: a window's step is then KW * 2 Cp contiguous bytes. Weights
+// [KS][O / 16][16][16][4]: step s, group g, row r, channel n, byte j holds
+// w[16 g + n] at input byte k = 4 r + j of the step: kx = k / (R Cp),
+// ky = R s + k / Cp % R, c = k % Cp (zero for c >= C, ky >= KH, kx >= KW)
+// -- one AMX B tile a step and group; the scalar path reads the same. O a multiple of 16, at most 64. On AVX-512
 // the conv runs on AMX: a tile of 16 pixels' step inputs is loaded from the
 // plane as it is (rows S R Cp bytes apart) and multiplied by 64 inputs x 16
 // channels; the integer sums are exact and the transform rounds as the
