@@ -37,7 +37,8 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
         assert r18[key] > 0, key
     for key in ('breakdown_ms', 'breakdown_int8_fp_layers_ms'):
         parts = r18[key]
-        assert set(parts) == {'FP stem', 'binary blocks', 'FP shortcuts',
+        assert set(parts) == {'FP stem', 'binary convs',
+                              'binary block overhead', 'FP shortcuts',
                               'FP neck', 'FP head', 'rest'}, key
         assert all(parts[p] > 0 for p in parts if p != 'rest'), key
     parts = r18['breakdown_ms']

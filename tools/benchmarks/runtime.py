@@ -224,11 +224,13 @@ def int8_resnet18():
 
 def breakdown(model, x, runs):
     """Median milliseconds of the binary network's parts in one forward:
-    binary blocks (the XNOR convs with their fused BN, residual and
-    Hardtanh; a sequence of chained ones timed as a whole: a hook on one
-    of its convs would make it run conv by conv; the shortcuts' time taken
-    out), the full-precision downsample shortcuts, the stem, neck and
-    head, and the rest (Python between the modules, the data handed on)."""
+    the binary convs' library calls (with their fused BN, residual,
+    Hardtanh and sign packing), the rest of the binary blocks' time (their
+    Python, output allocations, cache keys; a sequence of chained blocks
+    timed as a whole: a hook on one of its convs would make it run conv
+    by conv; the shortcuts' time taken out), the full-precision downsample
+    shortcuts, the stem, neck and head, and the rest (Python between the
+    modules, the data handed on)."""
     from mmbnn.deploy.convert import _ChainedSequence
     from mmbnn.deploy.xnor_layers import XnorConv2d
     parts, chained = {}, []
@@ -263,22 +265,43 @@ def breakdown(model, x, runs):
                     time.perf_counter() - starts[name])
         return hook
 
+    # The library calls of the binary convs, timed inside the blocks: the
+    # blocks' remainder is their Python, allocations and keys.
+    from mmbnn.ops import xnor_conv
+    native_call = xnor_conv._run_native
+
+    def timed_call(*args):
+        start = time.perf_counter()
+        try:
+            return native_call(*args)
+        finally:
+            spent['binary convs'] = spent.get('binary convs', 0.0) + \
+                time.perf_counter() - start
+
     handles = []
     for name in parts:
         module = model.get_submodule(name)
         handles += [module.register_forward_pre_hook(pre(name)),
                     module.register_forward_hook(post(name))]
     samples = []
-    with torch.no_grad():
-        for _ in range(runs + 1):
-            spent.clear()
-            start = time.perf_counter()
-            model(x, mode='tensor')
-            total = time.perf_counter() - start
-            spent['rest'] = total - sum(spent.values())
-            samples.append(dict(spent))
-    for h in handles:
-        h.remove()
+    xnor_conv._run_native = timed_call
+    try:
+        with torch.no_grad():
+            for _ in range(runs + 1):
+                spent.clear()
+                start = time.perf_counter()
+                model(x, mode='tensor')
+                total = time.perf_counter() - start
+                convs = spent.pop('binary convs', 0.0)
+                spent['binary convs'] = convs
+                spent['binary block overhead'] = spent.pop(
+                    'binary blocks', 0.0) - convs
+                spent['rest'] = total - sum(spent.values())
+                samples.append(dict(spent))
+    finally:
+        xnor_conv._run_native = native_call
+        for h in handles:
+            h.remove()
     return {part: sorted(s[part] for s in samples[1:])[runs // 2] * 1e3
             for part in samples[-1]}
 
