@@ -88,16 +88,17 @@ class _ChainedSequence:
     def forward(self, x):
         isa = select_isa()
         convs = None
+        state = []
         if x.dtype == torch.float32 and x.device.type == 'cpu' and \
                 x.dim() == 4 and isa != 'reference' and not (
                     _module_hooks._global_forward_hooks
                     or _module_hooks._global_forward_pre_hooks):
-            convs = _chainable(self, [])
+            convs = _chainable(self, [], state)
         if not convs:
             return super().forward(x)
         packed = _cached_bits(x)
         key = (x.shape, x.stride(), packed is None, isa, native.threads(),
-               *convs, *_versions(convs))
+               *state)
         plan = self.__dict__.get('_mmbnn_chains')
         if plan is not None and plan[0] == key:
             for shortcut, chain in plan[1]:
@@ -143,11 +144,13 @@ class _ChainedSequence:
         return chains, x, packed
 
 
-def _chainable(sequence, convs):
+def _chainable(sequence, convs, state):
     """The fused Bi-Real convs of ``sequence`` in order, appended to
     ``convs``, or None if the sequence may not run as chains (see
-    ``_ChainedSequence``). Reads the modules' own dicts: ``nn.Module``'s
-    attribute fallback costs about a microsecond a name."""
+    ``_ChainedSequence``); appended to ``state``: each conv and the
+    identity and version of every tensor of it and its BN, and the BN's
+    eps (what prepared chains were computed from). One walk, the modules'
+    own dicts: Python between two library calls runs with cold caches."""
     for module in sequence._modules.values():
         if module._forward_hooks or module._forward_pre_hooks:
             return None
@@ -161,28 +164,18 @@ def _chainable(sequence, convs):
                     not _hardtanh_clip(parts['act']):
                 return None
             convs.append(module)
+            state.append(module)
+            state.append(norm.eps)
+            for owner in (conv._buffers, norm._buffers, norm._parameters):
+                for t in owner.values():
+                    if t is not None:
+                        state += (id(t), t._version)
         elif kind in _CHAINED_KINDS:
-            if _chainable(module, convs) is None:
+            if _chainable(module, convs, state) is None:
                 return None
         else:
             return None
     return convs
-
-
-def _versions(convs):
-    """Identity and version of every tensor of the convs and their BNs
-    (and the BNs' eps): what the prepared chains were computed from."""
-    out = []
-    for module in convs:
-        parts = module._modules
-        norm = parts['norm']
-        for owner in (parts['conv']._buffers, norm._buffers,
-                      norm._parameters):
-            for t in owner.values():
-                if t is not None:
-                    out += (id(t), t._version)
-        out.append(norm.eps)
-    return out
 
 
 class _ChainedSequential(_ChainedSequence, nn.Sequential):
