@@ -306,19 +306,27 @@ def breakdown(model, x, runs):
             for part in samples[-1]}
 
 
-def bench_resnet18(runs):
-    """Binary ResNet-18 (float and int8 full-precision layers) against
-    torchvision's fp32 and int8 ResNet-18."""
-    import torchvision
+def binary_resnet18s():
+    """The binary ResNet-18 on the XNOR runtime, and a copy of it with its
+    full-precision layers in int8 (calibrated on 4 random channels-last
+    batches)."""
     binary = _built('resnet18', True)
-    x = torch.randn(1, 3, 224, 224)
-    x_cl = x.contiguous(memory_format=torch.channels_last)
     binary_int8 = copy.deepcopy(binary)
     quantize_float_layers(binary_int8, [torch.randn(1, 3, 224, 224)
                                         .contiguous(memory_format=torch
                                                     .channels_last)
                                         for _ in range(4)],
                           lambda m, b: m(b, mode='tensor'))
+    return binary, binary_int8
+
+
+def bench_resnet18(runs):
+    """Binary ResNet-18 (float and int8 full-precision layers) against
+    torchvision's fp32 and int8 ResNet-18."""
+    import torchvision
+    binary, binary_int8 = binary_resnet18s()
+    x = torch.randn(1, 3, 224, 224)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     fp = torchvision.models.resnet18().eval()
     int8 = int8_resnet18()
     cold = {}
@@ -352,13 +360,7 @@ def thread_scaling(runs, cores):
     call), so that the machine's drift between two phases does not enter
     the ratio; a copy of each binary model a thread count (their prepared
     native calls are per thread count)."""
-    binary = _built('resnet18', True)
-    binary_int8 = copy.deepcopy(binary)
-    quantize_float_layers(binary_int8, [torch.randn(1, 3, 224, 224)
-                                        .contiguous(memory_format=torch
-                                                    .channels_last)
-                                        for _ in range(4)],
-                          lambda m, b: m(b, mode='tensor'))
+    binary, binary_int8 = binary_resnet18s()
     int8 = int8_resnet18()
     x = torch.randn(1, 3, 224, 224).contiguous(
         memory_format=torch.channels_last)
