@@ -102,10 +102,7 @@ class _ChainedSequence:
         plan = self.__dict__.get('_mmbnn_chains')
         if plan is not None and plan[0] == key:
             for shortcut, chain in plan[1]:
-                residual = x if shortcut is None else shortcut(x)
-                if residual.dtype != torch.float32:
-                    residual = residual.float()
-                x, packed = chain.run(x, packed, residual)
+                x, packed = chain.run(x, packed, _residual(shortcut, x))
         else:
             chains, x, packed = self._prepare(convs, x, packed, isa)
             self.__dict__['_mmbnn_chains'] = (key, chains)
@@ -126,9 +123,7 @@ class _ChainedSequence:
             first = convs[start]
             shortcut = None if type(first.shortcut) is nn.Identity else \
                 first.shortcut
-            residual = x if shortcut is None else shortcut(x)
-            if residual.dtype != torch.float32:
-                residual = residual.float()
+            residual = _residual(shortcut, x)
             calls = [first.conv._conv_call(
                 x, packed, *first.conv._affine(first.norm), first.norm,
                 residual, True, True, isa)]
@@ -142,6 +137,13 @@ class _ChainedSequence:
             x, packed = chain.run(x, packed, residual)
             start = end
         return chains, x, packed
+
+
+def _residual(shortcut, x):
+    """A chain's first residual: ``x``, or its shortcut module's output,
+    float32."""
+    residual = x if shortcut is None else shortcut(x)
+    return residual if residual.dtype == torch.float32 else residual.float()
 
 
 def _chainable(sequence, convs, state):

@@ -881,14 +881,19 @@ static int conv_args(const int64_t *a) {
 // read, so threads may share them. Returns 0, or the first failing status.
 static int64_t aligned64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
+// A conv's slot in a chain's scratch (a: its 34 arguments): its output's
+// bytes, 64-byte aligned (its bits follow), and the slot's whole size.
+static int64_t chain_slot(const int64_t *a, int64_t *out_bytes) {
+  const int64_t pixels = a[2] * a[29] * a[30], O = a[9] * a[11];
+  *out_bytes = aligned64(pixels * O * 4);
+  return *out_bytes + aligned64(pixels * ((O + 63) / 64) * 8);
+}
+
 extern "C" int64_t mmbnn_chain_scratch_bytes(const int64_t *args,
                                              int64_t count) {
-  int64_t bytes = 0;
-  for (int64_t i = 0; i + 1 < count; ++i) {
-    const int64_t *a = args + 34 * i;
-    const int64_t pixels = a[2] * a[29] * a[30], O = a[9] * a[11];
-    bytes += aligned64(pixels * O * 4) + aligned64(pixels * ((O + 63) / 64) * 8);
-  }
+  int64_t bytes = 0, out_bytes;
+  for (int64_t i = 0; i + 1 < count; ++i)
+    bytes += chain_slot(args + 34 * i, &out_bytes);
   return bytes;
 }
 
@@ -900,10 +905,11 @@ extern "C" int mmbnn_conv_chain(const int64_t *args, int64_t count,
     std::memcpy(a, args + 34 * i, sizeof a);
     int64_t out = io[3], bits = io[4];
     if (i + 1 < count) {
-      const int64_t pixels = a[2] * a[29] * a[30], O = a[9] * a[11];
+      int64_t out_bytes;
+      const int64_t slot = chain_slot(a, &out_bytes);
       out = scratch;
-      bits = out + aligned64(pixels * O * 4);
-      scratch = bits + aligned64(pixels * ((O + 63) / 64) * 8);
+      bits = scratch + out_bytes;
+      scratch += slot;
     }
     a[0] = bits_in, a[1] = x, a[22] = res, a[28] = out, a[31] = bits;
     if (const int status = conv_args(a)) return status;
@@ -1217,6 +1223,14 @@ struct PoolInt8 {
   const float *alpha, *beta;
 };
 
+// v quantized as quantize_per_tensor does with 1 / scale = inv.
+static inline uint8_t quantize_u8(float v, float inv, int zp) {
+  float t = v * inv;
+  t = std::min(std::max(t, -1e9f), 1e9f);  // saturates below anyway
+  const int32_t q = (int32_t)std::nearbyint(t) + zp;
+  return (uint8_t)std::min(255, std::max(0, q));
+}
+
 // Row oy of image n, pooled and quantized: q[ox * Cq * 4 + c], the padding
 // channels 0.
 static void pool_quantize_row(const PoolInt8 &a, int64_t n, int64_t oy,
@@ -1230,23 +1244,28 @@ static void pool_quantize_row(const PoolInt8 &a, int64_t n, int64_t oy,
       // PyTorch's order: the window's sum row by row, then divided (by 4:
       // exact, as the vector path's multiply by 0.25).
       const float avg = (((p[c] + p[a.C + c]) + r[c]) + r[a.C + c]) / 4.0f;
-      float t = avg * a.inv_scale;
-      t = std::min(std::max(t, -1e9f), 1e9f);  // saturates below anyway
-      const int32_t v = (int32_t)std::nearbyint(t) + a.zp;
-      d[c] = (uint8_t)std::min(255, std::max(0, v));
+      d[c] = quantize_u8(avg, a.inv_scale, a.zp);
     }
     for (int64_t c = a.C; c < Cp; ++c) d[c] = 0;
   }
 }
 
 #ifdef MMBNN_X86
+// quantize_u8's steps after the multiply by 1 / scale, 16 lanes (int32).
+__attribute__((target("avx512f"), always_inline)) static inline __m512i
+quantize_scaled_avx512(__m512 t, __m512i zp) {
+  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-1e9f)),
+                    _mm512_set1_ps(1e9f));
+  const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), zp);
+  return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_setzero_si512()),
+                          _mm512_set1_epi32(255));
+}
+
 __attribute__((target("avx512f"))) static void pool_quantize_row_avx512(
     const PoolInt8 &a, int64_t n, int64_t oy, uint8_t *q) {
   const int64_t Cp = a.Cq * 4;
   const __m512 quarter = _mm512_set1_ps(0.25f), inv = _mm512_set1_ps(a.inv_scale);
-  const __m512 lo = _mm512_set1_ps(-1e9f), hi = _mm512_set1_ps(1e9f);
-  const __m512i zp = _mm512_set1_epi32(a.zp), zero = _mm512_setzero_si512(),
-                top = _mm512_set1_epi32(255);
+  const __m512i zp = _mm512_set1_epi32(a.zp);
   for (int64_t ox = 0; ox < a.OW; ++ox) {
     const float *p = a.x + ((n * a.H + 2 * oy) * a.W + 2 * ox) * a.C;
     const float *r = p + a.W * a.C;
@@ -1259,11 +1278,9 @@ __attribute__((target("avx512f"))) static void pool_quantize_row_avx512(
                                _mm512_maskz_loadu_ps(m, p + a.C + c));
       s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + c));
       s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + a.C + c));
-      __m512 t = _mm512_mul_ps(_mm512_mul_ps(s, quarter), inv);
-      t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
-      __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), zp);
-      v = _mm512_min_epi32(_mm512_max_epi32(v, zero), top);
-      v = _mm512_maskz_mov_epi32(m, v);  // padding channels 0
+      const __m512i v = _mm512_maskz_mov_epi32(  // padding channels 0
+          m, quantize_scaled_avx512(
+                 _mm512_mul_ps(_mm512_mul_ps(s, quarter), inv), zp));
       const int64_t bytes = std::min<int64_t>(16, Cp - c);
       _mm512_mask_cvtepi32_storeu_epi8(
           d + c, (__mmask16)((1u << bytes) - 1), v);
@@ -1485,11 +1502,12 @@ extern "C" int mmbnn_uint8_pool_dequantize(
 // [KS][O / 16][16][16][4]: step s, group g, row r, channel n, byte j holds
 // w[16 g + n] at input byte k = 4 r + j of the step: kx = k / (R Cp),
 // ky = R s + k / Cp % R, c = k % Cp (zero for c >= C, ky >= KH, kx >= KW)
-// -- one AMX B tile a step and group; the scalar path reads the same. O a multiple of 16, at most 64. On AVX-512
-// the conv runs on AMX: a tile of 16 pixels' step inputs is loaded from the
-// plane as it is (rows S R Cp bytes apart) and multiplied by 64 inputs x 16
-// channels; the integer sums are exact and the transform rounds as the
-// scalar path's, so the paths agree bit for bit.
+// -- one AMX B tile a step and group; the scalar path reads the same. O a
+// multiple of 16, at most 64. On AVX-512 the conv runs on AMX: a tile of 16
+// pixels' step inputs is loaded from the plane as it is (rows S R Cp bytes
+// apart) and multiplied by 64 inputs x 16 channels; the integer sums are
+// exact and the transform rounds as the scalar path's, so the paths agree
+// bit for bit.
 
 // Cp and R (above) of a KH x KW kernel over C channels, into layout[0..1].
 extern "C" void mmbnn_stem_layout(int64_t KH, int64_t KW, int64_t C,
@@ -1510,13 +1528,6 @@ struct StemArgs {
   float *out;
   u64 *bits;
 };
-
-static inline uint8_t quantize_u8(float v, float inv, int zp) {
-  float t = v * inv;
-  t = std::min(std::max(t, -1e9f), 1e9f);  // saturates below anyway
-  const int32_t q = (int32_t)std::nearbyint(t) + zp;
-  return (uint8_t)std::min(255, std::max(0, q));
-}
 
 // The sums of conv row oy from the quantized, padded plane, [OW][O]
 // (scalar).
@@ -1630,17 +1641,14 @@ stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
                   float inv_scale, int zp, uint8_t *tmp, uint8_t *d) {
   const int64_t n = W * C;
   const __m512 inv = _mm512_set1_ps(inv_scale);
-  const __m512 lo = _mm512_set1_ps(-1e9f), hi = _mm512_set1_ps(1e9f);
-  const __m512i z = _mm512_set1_epi32(zp), zero = _mm512_setzero_si512(),
-                top = _mm512_set1_epi32(255);
+  const __m512i z = _mm512_set1_epi32(zp);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF
                                     : (__mmask16)((1u << (n - i)) - 1);
-    __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), inv);
-    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
-    __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), z);
-    v = _mm512_min_epi32(_mm512_max_epi32(v, zero), top);
-    _mm512_mask_cvtepi32_storeu_epi8(tmp + i, m, v);
+    _mm512_mask_cvtepi32_storeu_epi8(
+        tmp + i, m, quantize_scaled_avx512(
+                        _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), inv),
+                        z));
   }
   // Spread: 64 / Cp pixels a 64-byte store, their C bytes each first.
   __mmask64 keep = 0;
