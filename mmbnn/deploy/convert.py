@@ -10,6 +10,8 @@ and equal to PyTorch within float rounding (about 1e-6 relative) of the BN
 and the sum. Sequences of such Bi-Real convs (a ResNet stage, a block) then
 run in one native call each run of identity shortcuts (``ConvChain``).
 """
+import weakref
+
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -21,9 +23,10 @@ from mmbnn.models.layers.bireal import (BiRealBasicBlock, BiRealConv,
 from mmbnn.ops import native
 from mmbnn.ops.native import select_isa
 from mmbnn.ops.xnor_conv import ConvChain
+from .int8 import Int8Conv2d
 from .xnor_layers import _BITS, XnorConv2d, XnorLinear, _cached_bits
 
-__all__ = ['to_xnor', 'fuse_xnor_blocks']
+__all__ = ['freeze', 'fuse_xnor_blocks', 'to_xnor']
 
 
 def _hardtanh_clip(act) -> bool:
@@ -83,29 +86,42 @@ class _ChainedSequence:
 
     The chains are prepared on a first call and kept for the next ones
     with the same input layout, modules, weights and statistics (their
-    tensors and versions: a change in place is seen)."""
+    tensors and versions: a change in place is seen). A frozen sequence
+    (``freeze``) skips that check of its modules and tensors after the
+    first call for an input layout."""
 
     def forward(self, x):
         isa = select_isa()
+        hooks = _module_hooks._global_forward_hooks or \
+            _module_hooks._global_forward_pre_hooks
+        packed = _cached_bits(x)
+        layout = (x.shape, x.stride(), x.dtype, x.device, packed is None,
+                  isa, native.threads())
+        plan = _PLANS.get(self)
+        if plan is not None and plan[0] == layout and not hooks and \
+                self.__dict__.get('_mmbnn_frozen') and not self.training:
+            return self._run(plan[2], x, packed)
         convs = None
         state = []
         if x.dtype == torch.float32 and x.device.type == 'cpu' and \
-                x.dim() == 4 and isa != 'reference' and not (
-                    _module_hooks._global_forward_hooks
-                    or _module_hooks._global_forward_pre_hooks):
+                x.dim() == 4 and isa != 'reference' and not hooks:
             convs = _chainable(self, [], state)
         if not convs:
+            # (a frozen plan is not kept past a run that would change it)
+            _PLANS.pop(self, None)
             return super().forward(x)
-        packed = _cached_bits(x)
-        key = (x.shape, x.stride(), packed is None, isa, native.threads(),
-               *state)
-        plan = self.__dict__.get('_mmbnn_chains')
-        if plan is not None and plan[0] == key:
-            for shortcut, chain in plan[1]:
-                x, packed = chain.run(x, packed, _residual(shortcut, x))
-        else:
-            chains, x, packed = self._prepare(convs, x, packed, isa)
-            self.__dict__['_mmbnn_chains'] = (key, chains)
+        if plan is not None and plan[0] == layout and plan[1] == state:
+            return self._run(plan[2], x, packed)
+        chains, x, packed = self._prepare(convs, x, packed, isa)
+        _PLANS[self] = (layout, state, chains)
+        setattr(x, _BITS, (packed, x._version))
+        return x
+
+    @staticmethod
+    def _run(chains, x, packed):
+        for shortcut, chain in chains:
+            x, packed = chain.run(x, packed, None if chain.shortcut
+                                  else _residual(shortcut, x))
         setattr(x, _BITS, (packed, x._version))
         return x
 
@@ -113,7 +129,8 @@ class _ChainedSequence:
     def _prepare(convs, x, packed, isa):
         """(shortcut module or None, ``ConvChain``) of each chain, prepared
         while running ``x`` through them (each chain's first call checked),
-        and the output and its bits."""
+        and the output and its bits. An int8 downsample shortcut that runs
+        natively (``_int8_shortcut``) runs in its chain's call."""
         chains, start = [], 0
         while start < len(convs):
             end = start + 1
@@ -132,11 +149,20 @@ class _ChainedSequence:
                 _, oh, ow, o = calls[-1].out_shape
                 calls.append(conv.conv.chained_call((n, o, oh, ow),
                                                     conv.norm, isa))
-            chain = ConvChain(calls)
+            layer = _int8_shortcut(first.shortcut)
+            pooled = None if layer is None else layer.pooled_call(x)
+            chain = ConvChain(calls, pooled)
             chains.append((shortcut, chain))
-            x, packed = chain.run(x, packed, residual)
+            x, packed = chain.run(x, packed, None if pooled else residual)
             start = end
         return chains, x, packed
+
+
+# Each chained sequence's prepared chains (their input layout, the state
+# they were made from, the chains), kept out of the module: a copy or an
+# unpickled model prepares its own (the chains hold the addresses of the
+# tensors they were made for).
+_PLANS = weakref.WeakKeyDictionary()
 
 
 def _residual(shortcut, x):
@@ -144,6 +170,26 @@ def _residual(shortcut, x):
     float32."""
     residual = x if shortcut is None else shortcut(x)
     return residual if residual.dtype == torch.float32 else residual.float()
+
+
+def _int8_shortcut(shortcut):
+    """The ``Int8Conv2d`` with a pre-pool that is all ``shortcut`` computes
+    (itself, or alone in an ``nn.Sequential`` with ``nn.Identity``s: a
+    Bi-Real downsample after ``fuse_avg_pools`` and ``fold_batch_norms``),
+    with no hooks on any of them; else None."""
+    modules = shortcut._modules.values() \
+        if type(shortcut) is nn.Sequential else (shortcut,)
+    if shortcut._forward_hooks or shortcut._forward_pre_hooks:
+        return None
+    layers = []
+    for module in modules:
+        if module._forward_hooks or module._forward_pre_hooks:
+            return None
+        if type(module) is Int8Conv2d and module.pre_pool is not None:
+            layers.append(module)
+        elif type(module) is not nn.Identity:
+            return None
+    return layers[0] if len(layers) == 1 else None
 
 
 def _chainable(sequence, convs, state):
@@ -166,8 +212,10 @@ def _chainable(sequence, convs, state):
                     not _hardtanh_clip(parts['act']):
                 return None
             convs.append(module)
-            state.append(module)
-            state.append(norm.eps)
+            shortcut = parts['shortcut']
+            state += (module, norm.eps, shortcut,
+                      type(shortcut) is not nn.Identity
+                      and _int8_shortcut(shortcut))
             for owner in (conv._buffers, norm._buffers, norm._parameters):
                 for t in owner.values():
                     if t is not None:
@@ -216,6 +264,25 @@ def to_xnor(model: nn.Module, fuse: bool = True) -> nn.Module:
                 module.weight.data = module.weight.data.contiguous(
                     memory_format=torch.channels_last)
     return model.eval()
+
+
+def freeze(model: nn.Module, frozen: bool = True) -> int:
+    """Freeze (or, with ``frozen=False``, unfreeze) the chained stages of a
+    fused model (``fuse_xnor_blocks``) for inference: after its first call
+    for an input layout, a frozen stage runs the native chains it prepared
+    then without checking its modules, weights, BN statistics and module
+    hooks again (about 50 us a ResNet stage). Changes to them after that
+    are not seen until ``freeze(model, False)``, as with
+    ``torch.jit.freeze``. Still followed: ``model.train()`` and global
+    module hooks (the stage then runs as an unfrozen one would, and
+    prepares its chains anew afterwards: a training-mode forward moves the
+    BN statistics). Returns the count of stages (and blocks) set."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, _ChainedSequence):
+            module.__dict__['_mmbnn_frozen'] = bool(frozen)
+            count += 1
+    return count
 
 
 def fuse_xnor_blocks(model: nn.Module) -> int:

@@ -143,15 +143,32 @@ class Int8Conv2d(_Int8Layer):
             if stem is not None:
                 return int8_stem(x, *stem)
             return super().forward(x)
+        isa = self._pooled_path(x)
+        if isa is None:
+            return super().forward(self.pre_pool(x))
+        return pooled_int8_conv(x, *self._native, self.in_scale,
+                                self.in_zero_point, isa)
+
+    def _pooled_path(self, x):
+        """The native int8 path that runs this layer with its pre-pool on
+        ``x`` (its weights made on first use), or None: the pool, then the
+        quantized op."""
         isa = _native_int8_isa()
         if isa is None or x.device.type != 'cpu' or x.dim() != 4 or (
                 self.pre_pool.ceil_mode and (x.shape[2] % 2 or x.shape[3] % 2)):
             # (ceil_mode pools an odd edge's last row or column alone)
-            return super().forward(self.pre_pool(x))
+            return None
         if self._native is None:
             self._native = _native_weights(self.op, self.in_scale)
-        return pooled_int8_conv(x, *self._native, self.in_scale,
-                                self.in_zero_point, isa)
+        return isa
+
+    def pooled_call(self, x):
+        """This layer with its pre-pool prepared for inputs of ``x``'s shape
+        (``PooledInt8Call``), or None where it does not run natively on
+        ``x``."""
+        isa = None if self.pre_pool is None else self._pooled_path(x)
+        return None if isa is None else PooledInt8Call(
+            x.shape, self._native, self.in_scale, self.in_zero_point, isa)
 
     def _stem_args(self, x):
         """``int8_stem``'s arguments after ``x`` where it runs this layer
@@ -335,28 +352,62 @@ def _native_weights(op, in_scale):
     return blocks.contiguous(), q.sum(1, dtype=torch.int32), alpha, beta
 
 
+def _check_pooled_weights(weight, alpha, c):
+    if weight.shape[1] != (c + 3) // 4 or weight.shape[0] * 16 < alpha.numel():
+        raise ValueError(f'weights laid out for {weight.shape[1] * 4} input '
+                         f'channels, the input has {c}')
+
+
+class PooledInt8Call:
+    """``pooled_int8_conv`` prepared for inputs of ``shape`` (N, C, H, W):
+    ``mmbnn_pool_int8_conv``'s arguments in one int64 array (``args``;
+    ``inv_scale`` as its float32 bits, the input and output addresses 0),
+    for ``mmbnn.ops.xnor_conv.ConvChain``, whose native call computes its
+    first conv's residual with it (a downsample shortcut). ``out_shape``:
+    the output's (N, H // 2, W // 2, O), channels-last. Holds the weights
+    (their addresses are in it)."""
+
+    def __init__(self, shape, weights, in_scale: float, in_zero_point: int,
+                 isa: str):
+        import ctypes
+        import struct
+
+        from mmbnn.ops import native
+        n, c, h, w = shape
+        weight, weight_sum, alpha, beta = weights
+        _check_pooled_weights(weight, alpha, c)
+        o = alpha.numel()
+        self.weights, self.isa = weights, isa
+        self.out_shape = (n, h // 2, w // 2, o)
+        inv = struct.unpack('<I', struct.pack('<f', _inverse(in_scale)))[0]
+        self.args = (ctypes.c_int64 * 16)(
+            0, n, h, w, c, weight.data_ptr(), weight_sum.data_ptr(), o, inv,
+            int(in_zero_point), alpha.data_ptr(), beta.data_ptr(), 0, 1,
+            native.ISA_CODES[isa], native.threads())
+
+
 def pooled_int8_conv(x: torch.Tensor, weight: torch.Tensor,
                      weight_sum: torch.Tensor, alpha: torch.Tensor,
                      beta: torch.Tensor, in_scale: float, in_zero_point: int,
-                     isa: str) -> torch.Tensor:
+                     isa: str, amx: bool = True) -> torch.Tensor:
     """``alpha * (conv1x1(q, w) - in_zero_point * weight_sum) + beta`` with
     ``q`` the 2x2 average pool (stride 2) of ``x`` [N, C, H, W] quantized as
     ``torch.quantize_per_tensor(pool, in_scale, in_zero_point, quint8)``,
-    in one native pass (``mmbnn_pool_int8_conv``); ``weight``: int8 in the
-    layout of ``_native_weights``. Returns float32 [N, O, H // 2, W // 2],
+    in one native pass (``mmbnn_pool_int8_conv``; on ``avx512`` the conv
+    runs on AMX where the CPU has it, ``amx``, and ``C`` is a multiple of
+    64: the same sums); ``weight``: int8 in the layout of
+    ``_native_weights``. Returns float32 [N, O, H // 2, W // 2],
     channels-last."""
     from mmbnn.ops import native
     n, c, h, w = x.shape
     o = alpha.numel()
-    if weight.shape[1] != (c + 3) // 4 or weight.shape[0] * 16 < o:
-        raise ValueError(f'weights laid out for {weight.shape[1] * 4} input '
-                         f'channels, the input has {c}')
+    _check_pooled_weights(weight, alpha, c)
     x = x.float().contiguous(memory_format=torch.channels_last)
     out = torch.empty(n, h // 2, w // 2, o)
     status = native.library().mmbnn_pool_int8_conv(
         x.data_ptr(), n, h, w, c, weight.data_ptr(), weight_sum.data_ptr(),
         o, _inverse(in_scale), int(in_zero_point), alpha.data_ptr(),
-        beta.data_ptr(), out.data_ptr(), native.ISA_CODES[isa],
+        beta.data_ptr(), out.data_ptr(), int(amx), native.ISA_CODES[isa],
         native.threads())
     if status:
         raise RuntimeError(f'no native int8 path for {isa!r} here')

@@ -66,14 +66,17 @@ def _signatures(lib):
     # (xnor_conv.ConvCall, ConvChain).
     lib.mmbnn_conv_chain.restype = _int
     lib.mmbnn_conv_chain.argtypes = [ctypes.POINTER(_i64), _i64,
+                                     ctypes.POINTER(_i64),
                                      ctypes.POINTER(_i64)]
     lib.mmbnn_chain_scratch_bytes.restype = _i64
-    lib.mmbnn_chain_scratch_bytes.argtypes = [ctypes.POINTER(_i64), _i64]
+    lib.mmbnn_chain_scratch_bytes.argtypes = [ctypes.POINTER(_i64), _i64,
+                                              ctypes.POINTER(_i64)]
     lib.mmbnn_int8_supported.restype = _int
     lib.mmbnn_int8_supported.argtypes = [_int]
     lib.mmbnn_pool_int8_conv.restype = _int
     lib.mmbnn_pool_int8_conv.argtypes = [_ptr] + [_i64] * 4 + [
-        _ptr, _ptr, _i64, ctypes.c_float, _int, _ptr, _ptr, _ptr, _int, _int]
+        _ptr, _ptr, _i64, ctypes.c_float, _int, _ptr, _ptr, _ptr, _int, _int,
+        _int]
     lib.mmbnn_stem_layout.restype = None
     lib.mmbnn_stem_layout.argtypes = [_i64] * 3 + [ctypes.POINTER(_i64)]
     lib.mmbnn_int8_stem_supported.restype = _int

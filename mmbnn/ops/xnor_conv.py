@@ -232,7 +232,7 @@ class ConvCall:
             x = x.contiguous(memory_format=torch.channels_last)
         out, bits = self.outputs()
         _run_native(self.args, 1, x, packed, residual, out, bits, None,
-                    self.isa)
+                    None, self.isa)
         return out.permute(0, 3, 1, 2), bits
 
     def outputs(self):
@@ -248,16 +248,19 @@ def _address(t):
     return 0 if t is None else t.data_ptr()
 
 
-def _run_native(args, count, x, packed, residual, out, bits, scratch, isa):
+def _run_native(args, count, x, packed, residual, out, bits, scratch,
+                shortcut, isa):
     """``mmbnn_conv_chain``: ``count`` prepared convs (``args``) on the
     first one's input (its ``packed`` bits, else the float ``x``) and
-    ``residual``, the last one's outputs into ``out`` and ``bits``, the
-    others' into ``scratch``. Each call passes its own addresses: the
-    prepared arrays are only read, so threads may share them."""
+    ``residual`` (or, with a prepared ``shortcut``, its output for ``x``),
+    the last one's outputs into ``out`` and ``bits``, the others' into
+    ``scratch``. Each call passes its own addresses: the prepared arrays
+    are only read, so threads may share them."""
     io = (ctypes.c_int64 * 6)(
-        _address(packed), _address(x) if packed is None else 0,
+        _address(packed),
+        _address(x) if packed is None or shortcut is not None else 0,
         _address(residual), out.data_ptr(), _address(bits), _address(scratch))
-    if library().mmbnn_conv_chain(args, count, io):
+    if library().mmbnn_conv_chain(args, count, io, shortcut):
         raise RuntimeError(f'instruction set {isa!r} is not supported here')
 
 
@@ -272,10 +275,21 @@ class ConvChain:
     the previous one's output shape and layout (checked here). ``run``
     takes the first one's input and residual, unchecked except the
     residual's layout, and returns the last one's output and bits.
+    ``shortcut``: a prepared native op whose output for the first conv's
+    float input is its residual (``deploy.int8.PooledInt8Call``: an int8
+    downsample shortcut; its ``args`` and channels-last ``out_shape``),
+    computed in the same call; ``run`` then takes no residual, and the
+    float input also where it passes the packed bits.
     """
 
-    def __init__(self, calls):
+    def __init__(self, calls, shortcut=None):
         calls = list(calls)
+        if shortcut is not None:
+            n, oh, ow, o = shortcut.out_shape
+            if calls[0].residual_shape != (n, o, oh, ow) or \
+                    calls[0].residual_stride != (oh * ow * o, 1, ow * o, o):
+                raise ValueError("the shortcut's output is not the first "
+                                 "conv's residual")
         for prev, call in zip(calls, calls[1:]):
             n, oh, ow, o = prev.out_shape
             if not call.packed_input or call.shape != (n, o, oh, ow) or \
@@ -292,23 +306,32 @@ class ConvChain:
         for i, call in enumerate(calls):
             ctypes.memmove(ctypes.addressof(self.args) + 8 * 34 * i,
                            call.args, 8 * 34)
+        self.shortcut = shortcut
+        self.shortcut_args = None if shortcut is None else shortcut.args
         self.scratch_bytes = library().mmbnn_chain_scratch_bytes(
-            self.args, len(calls))
+            self.args, len(calls), self.shortcut_args)
 
     def run(self, x: torch.Tensor, packed: torch.Tensor = None,
             residual: torch.Tensor = None):
         first = self.first
-        if residual is not None and (residual.shape != first.residual_shape
-                                     or residual.stride() !=
-                                     first.residual_stride):
+        if self.shortcut is not None:
+            if residual is not None:
+                raise ValueError('a chain with a shortcut makes its residual')
+            if x.shape != first.shape or x.dtype != torch.float32:
+                raise ValueError(f'the shortcut is prepared for float32 '
+                                 f'{first.shape}, got {x.dtype} '
+                                 f'{tuple(x.shape)}')
+        elif residual is not None and (residual.shape != first.residual_shape
+                                       or residual.stride() !=
+                                       first.residual_stride):
             first.check(x, packed, residual)  # raises: not the layout
-        if packed is None:
+        if packed is None or self.shortcut is not None:
             x = x.contiguous(memory_format=torch.channels_last)
         out, bits = self.last.outputs()
         scratch = torch.empty(self.scratch_bytes, dtype=torch.uint8) \
             if self.scratch_bytes else None
         _run_native(self.args, len(self.calls), x, packed, residual, out, bits,
-                    scratch, first.isa)
+                    scratch, self.shortcut_args, first.isa)
         return out.permute(0, 3, 1, 2), bits
 
 

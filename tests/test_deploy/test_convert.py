@@ -18,6 +18,20 @@ def _bireal(**kwargs):
                                          **kwargs), seed=5).eval()
 
 
+def _native_call_counts(monkeypatch):
+    """The list of the convs each native call runs, filled as they run."""
+    from mmbnn.ops import xnor_conv
+    counts = []
+    real = xnor_conv._run_native
+
+    def spy(args, count, *rest):
+        counts.append(count)
+        return real(args, count, *rest)
+
+    monkeypatch.setattr(xnor_conv, '_run_native', spy)
+    return counts
+
+
 def test_fused_blocks_run_bn_residual_and_packing_in_the_kernel(monkeypatch):
     """With fuse=True the BNs after binary convs are never called (folded),
     every binary conv but the first reads the sign bits its predecessor
@@ -68,18 +82,10 @@ def test_chained_stages_follow_hooks_modes_and_changes_in_place(monkeypatch):
     follow a BN's statistics and a weight's bits changed in place, also the
     statistics a BN in training mode moved (inside its kernel: their
     versions stay), and each stage equals the exact runtime throughout."""
-    from mmbnn.ops import xnor_conv
     model = _bireal()
     exact = to_xnor(copy.deepcopy(model), fuse=False)
     fused = to_xnor(copy.deepcopy(model), fuse=True)
-    counts = []
-    real = xnor_conv._run_native
-
-    def spy(args, count, *rest):
-        counts.append(count)
-        return real(args, count, *rest)
-
-    monkeypatch.setattr(xnor_conv, '_run_native', spy)
+    counts = _native_call_counts(monkeypatch)
     x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(3))
 
     def check(expected_counts):
@@ -114,6 +120,109 @@ def test_chained_stages_follow_hooks_modes_and_changes_in_place(monkeypatch):
     for net in (fused, exact):
         net.stages[0][1][0].norm.eval()
     check([4] * 4)
+
+
+def test_int8_shortcuts_run_inside_their_stage_chain(monkeypatch):
+    """With int8 full-precision layers each downsample shortcut (pool,
+    quantize, 1x1 conv) runs inside its stage's native call: no
+    ``pooled_int8_conv`` call of its own once the chains are prepared, the
+    same outputs bit for bit as the shortcut module run in Python (a hook on
+    it keeps it there, and the hook fires), and the plan follows a hook
+    added later."""
+    from mmbnn.deploy import convert, int8, quantize_float_layers
+    from mmbnn.deploy.int8 import _native_int8_isa
+    if _native_int8_isa() is None:
+        pytest.skip('no native int8 path on this CPU')
+    gen = torch.Generator().manual_seed(8)
+    fused = to_xnor(_bireal())
+    quantize_float_layers(fused, [torch.randn(1, 3, 64, 96, generator=gen)
+                                  for _ in range(2)])
+    hooked = copy.deepcopy(fused)
+    seen = []
+    for stage in hooked.stages[1:]:
+        stage[0][0].shortcut.register_forward_hook(
+            lambda *a: seen.append(1))
+    pooled = []
+    real = int8.pooled_int8_conv
+
+    def spy(*args):
+        pooled.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(int8, 'pooled_int8_conv', spy)
+    x = torch.randn(2, 3, 64, 96, generator=gen)
+    with torch.no_grad():
+        out = fused(x)  # prepares (the shortcuts once in Python)
+        pooled.clear()
+        out = fused(x)
+        assert pooled == []
+        ref = hooked(x)
+        assert pooled == [1] * 3 and seen == [1] * 3
+        for a, b in zip(out, ref):
+            assert a.equal(b)
+        chains = convert._PLANS[fused.stages[1]][2]
+        assert [chain.shortcut is not None for _, chain in chains] == [True]
+        fused.stages[1][0][0].shortcut.register_forward_hook(
+            lambda *a: seen.append(2))
+        pooled.clear()
+        assert fused(x)[1].equal(ref[1])
+        assert pooled == [1] and seen[-1] == 2
+
+
+def test_frozen_stages_keep_their_plan_until_unfrozen(monkeypatch):
+    """``freeze``: a frozen stage's prepared chains run without the checks
+    of its weights and statistics, so a BN's statistics changed in place
+    are not seen (the old outputs, exactly) until ``freeze(model, False)``;
+    ``model.train()`` and a global hook are still followed; the outputs are
+    the unfrozen ones. A copy of a frozen model that ran prepares its own
+    chains (they hold the addresses of the tensors they were made for)."""
+    from mmbnn.deploy import freeze
+    model = _bireal()
+    exact = to_xnor(copy.deepcopy(model), fuse=False)
+    fused = to_xnor(copy.deepcopy(model))
+    assert freeze(fused) == 4 + 8  # the stages and their blocks
+    counts = _native_call_counts(monkeypatch)
+    x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(4))
+
+    def close(a, b):
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v, rtol=1e-4, atol=1e-4)
+
+    with torch.no_grad():
+        first = fused(x)
+        close(first, exact(x))
+        for net in (fused, exact):
+            net.stages[1][0][1].norm.running_mean.add_(0.5)
+        counts.clear()
+        stale = fused(x)
+        assert counts == [4] * 4
+        for a, b in zip(stale, first):
+            assert a.equal(b)
+        moved = exact(x)
+        assert not moved[1].equal(first[1])
+        freeze(fused, False)
+        close(fused(x), moved)
+        freeze(fused)
+        handle = nn.modules.module.register_module_forward_hook(
+            lambda *a: None)
+        counts.clear()
+        close(fused(x), moved)
+        assert counts == [1] * 16
+        handle.remove()
+        fused.train()
+        exact.train()
+        close(fused(x), exact(x))
+        fused.eval()
+        exact.eval()
+        counts.clear()
+        out = fused(x)  # chains prepared anew: the statistics moved
+        assert counts == [4] * 4
+        close(out, exact(x))
+        twin, exact_twin = copy.deepcopy(fused), copy.deepcopy(exact)
+        for net in (twin, exact_twin):
+            net.stages[2][0][0].norm.running_var.mul_(3)
+        del fused
+        close(twin(x), exact_twin(x))
 
 
 def test_fused_blocks_keep_other_activations_and_norms_exact():

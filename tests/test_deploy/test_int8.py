@@ -126,14 +126,17 @@ def int8_paths():
 
 
 @pytest.mark.parametrize('shape', [(1, 64, 8, 12, 128), (2, 6, 7, 9, 24),
-                                   (1, 20, 10, 10, 40), (1, 3, 4, 4, 1)])
+                                   (1, 20, 10, 10, 40), (1, 3, 4, 4, 1),
+                                   (2, 128, 11, 14, 40), (1, 192, 6, 6, 80)])
 def test_pooled_int8_conv_is_exact(shape):
     """The native pool + quantize + 1x1 int8 conv on every path gives bit
     for bit what PyTorch's ops give on the same steps: avg_pool2d,
     quantize_per_tensor (its uint8 values), the integer products summed
     exactly, ``alpha * (sum - zp * sum(w)) + beta`` in float32. Shapes:
     channel counts that are not multiples of 4 (inputs) or 16 (outputs),
-    odd sizes (the last row and column dropped), a batch of 2."""
+    odd sizes (the last row and column dropped), a batch of 2; on AVX-512
+    with AMX and without (channel counts in 64s: the AMX tiles, with pixel
+    counts not in 16s and output blocks not in 4s)."""
     paths = int8_paths()
     if not paths:
         pytest.skip('no native library')
@@ -158,11 +161,11 @@ def test_pooled_int8_conv_is_exact(shape):
              ).float().view(1, -1, 1, 1)
     expected = (dot - layer.in_zero_point * wq.sum(1).view(1, -1, 1, 1)
                 ).float() * alpha + conv.bias.detach().view(1, -1, 1, 1)
-    for isa in paths:
+    for isa, amx in [(isa, amx) for isa in paths for amx in (True, False)]:
         y = pooled_int8_conv(x, *weights, layer.in_scale,
-                             layer.in_zero_point, isa)
+                             layer.in_zero_point, isa, amx)
         assert y.shape == (n, o, h // 2, w // 2)
-        assert torch.equal(y, expected), isa
+        assert torch.equal(y, expected), (isa, amx)
 
 
 def stem_paths():

@@ -33,7 +33,8 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
     r18 = figures['threads']['1']['resnet18']
     for key in ('fp32_ms', 'int8_ms', 'binary_ms', 'speedup', 'speedup_int8',
                 'binary_int8_fp_layers_ms', 'speedup_int8_fp_layers',
-                'speedup_int8_fp_layers_vs_int8'):
+                'speedup_int8_fp_layers_vs_int8', 'binary_int8_frozen_ms',
+                'speedup_int8_frozen_vs_int8'):
         assert r18[key] > 0, key
     for key in ('breakdown_ms', 'breakdown_int8_fp_layers_ms'):
         parts = r18[key]
@@ -107,7 +108,7 @@ def test_runtime_benchmark_times_thread_scaling_interleaved():
     before = torch.get_num_threads()
     try:
         scaling = runtime.thread_scaling(1, 2)
-        assert set(scaling) == {'binary', 'binary_int8', 'int8'}
+        assert set(scaling) == {'binary', 'binary_int8', 'frozen', 'int8'}
         assert all(v > 0 for v in scaling.values()), scaling
         assert torch.get_num_threads() == 2
     finally:

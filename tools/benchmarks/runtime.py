@@ -320,11 +320,22 @@ def binary_resnet18s():
     return binary, binary_int8
 
 
+def frozen_copy(model):
+    """A copy of a binary model with its stages frozen
+    (``mmbnn.deploy.freeze``: no checks of their weights after the first
+    call), as a deployed model runs."""
+    from mmbnn.deploy import freeze
+    model = copy.deepcopy(model)
+    freeze(model)
+    return model
+
+
 def bench_resnet18(runs):
     """Binary ResNet-18 (float and int8 full-precision layers) against
     torchvision's fp32 and int8 ResNet-18."""
     import torchvision
     binary, binary_int8 = binary_resnet18s()
+    frozen = frozen_copy(binary_int8)
     x = torch.randn(1, 3, 224, 224)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     fp = torchvision.models.resnet18().eval()
@@ -333,7 +344,8 @@ def bench_resnet18(runs):
     t = medians(dict(fp_nchw=lambda: fp(x), fp_cl=lambda: fp(x_cl),
                      int8=lambda: int8(x),
                      binary=lambda: binary(x_cl, mode='tensor'),
-                     binary_int8=lambda: binary_int8(x_cl, mode='tensor')),
+                     binary_int8=lambda: binary_int8(x_cl, mode='tensor'),
+                     frozen=lambda: frozen(x_cl, mode='tensor')),
                 runs, cold)
     fp_t = min(t['fp_nchw'], t['fp_cl'])
     fp_cold = min(cold['fp_nchw'], cold['fp_cl'])
@@ -349,6 +361,8 @@ def bench_resnet18(runs):
                 binary_int8_fp_layers_ms=t['binary_int8'] * 1e3,
                 speedup_int8_fp_layers=fp_t / t['binary_int8'],
                 speedup_int8_fp_layers_vs_int8=t['int8'] / t['binary_int8'],
+                binary_int8_frozen_ms=t['frozen'] * 1e3,
+                speedup_int8_frozen_vs_int8=t['int8'] / t['frozen'],
                 breakdown_ms=breakdown(binary, x_cl, runs),
                 breakdown_int8_fp_layers_ms=breakdown(binary_int8, x_cl, runs))
 
@@ -377,11 +391,13 @@ def thread_scaling(runs, cores):
         fns[f'binary_int8_{threads}'] = on(threads,
                                            copy.deepcopy(binary_int8),
                                            mode='tensor')
+        fns[f'frozen_{threads}'] = on(threads, frozen_copy(binary_int8),
+                                      mode='tensor')
         fns[f'int8_{threads}'] = on(threads, int8)
     t = medians(fns, runs)
     torch.set_num_threads(cores)
     return {key: t[f'{key}_1'] / t[f'{key}_{cores}']
-            for key in ('binary', 'binary_int8', 'int8')}
+            for key in ('binary', 'binary_int8', 'frozen', 'int8')}
 
 
 def bench_ssd(name, runs):
@@ -453,7 +469,10 @@ def main(argv=None):
         print(f'  with int8 full-precision layers (--int8) '
               f'{r18["binary_int8_fp_layers_ms"]:.1f} ms: '
               f'{r18["speedup_int8_fp_layers"]:.2f}x fp32, '
-              f'{r18["speedup_int8_fp_layers_vs_int8"]:.2f}x int8')
+              f'{r18["speedup_int8_fp_layers_vs_int8"]:.2f}x int8; '
+              f'frozen (mmbnn.deploy.freeze) '
+              f'{r18["binary_int8_frozen_ms"]:.1f} ms: '
+              f'{r18["speedup_int8_frozen_vs_int8"]:.2f}x int8')
         cold = r18['after_switch']
         print(f'  each network right after the others ran (caches partly '
               f'evicted): int8 FP layers {cold["binary_int8_fp_layers_ms"]:.1f}'
@@ -488,11 +507,12 @@ def main(argv=None):
         result['resnet18_thread_scaling'] = dict(
             binary_ms=scaling['binary'],
             binary_int8_fp_layers_ms=scaling['binary_int8'],
+            binary_int8_frozen_ms=scaling['frozen'],
             torchvision_int8_ms=scaling['int8'])
         print(f'binary ResNet-18 on {cores} threads (timed interleaved with '
               f'one): {scaling["binary"]:.2f}x one thread, '
-              f'{scaling["binary_int8"]:.2f}x with int8 FP layers '
-              f'(torchvision int8: {scaling["int8"]:.2f}x); the popcount '
+              f'{scaling["binary_int8"]:.2f}x with int8 FP layers, '
+              f'{scaling["frozen"]:.2f}x frozen (torchvision int8: {scaling["int8"]:.2f}x); the popcount '
               f'ceiling: {result["ceiling_thread_scaling"][isas[0]]:.2f}x')
     print(f'binary ResNet-18 file: {result["size"]["size_ratio_fp16"]:.1f}x '
           f'smaller than its float32 weights with --fp16, '

@@ -877,8 +877,19 @@ static int conv_args(const int64_t *a) {
 // call's own addresses: the first conv's packed input bits, float input and
 // residual, the last conv's output and output bits (0 for none), and
 // scratch, where the convs before the last write theirs (each output, 64-byte
-// aligned, then its bits: chain_scratch_bytes). The prepared arrays are only
-// read, so threads may share them. Returns 0, or the first failing status.
+// aligned, then its bits: chain_scratch_bytes). shortcut, if not null, holds
+// mmbnn_pool_int8_conv's 16 arguments (as int64: inv_scale's float bits;
+// its input and output addresses ignored): the first conv's residual is then
+// that pooled int8 conv of the float input (a downsample shortcut), computed
+// here into the scratch's first slot. The prepared arrays are only read, so
+// threads may share them. Returns 0, or the first failing status.
+extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
+                                    int64_t W, int64_t C, const int8_t *w,
+                                    const int32_t *wsum, int64_t O,
+                                    float inv_scale, int zp,
+                                    const float *alpha, const float *beta,
+                                    float *out, int amx, int isa, int threads);
+
 static int64_t aligned64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // A conv's slot in a chain's scratch (a: its 34 arguments): its output's
@@ -889,17 +900,40 @@ static int64_t chain_slot(const int64_t *a, int64_t *out_bytes) {
   return *out_bytes + aligned64(pixels * ((O + 63) / 64) * 8);
 }
 
+// The shortcut's output bytes, 64-byte aligned (s: its 16 arguments).
+static int64_t shortcut_slot(const int64_t *s) {
+  return aligned64(s[1] * (s[2] / 2) * (s[3] / 2) * s[7] * 4);
+}
+
 extern "C" int64_t mmbnn_chain_scratch_bytes(const int64_t *args,
-                                             int64_t count) {
-  int64_t bytes = 0, out_bytes;
+                                             int64_t count,
+                                             const int64_t *shortcut) {
+  int64_t bytes = shortcut ? shortcut_slot(shortcut) : 0, out_bytes;
   for (int64_t i = 0; i + 1 < count; ++i)
     bytes += chain_slot(args + 34 * i, &out_bytes);
   return bytes;
 }
 
 extern "C" int mmbnn_conv_chain(const int64_t *args, int64_t count,
-                                const int64_t *io) {
+                                const int64_t *io, const int64_t *shortcut) {
   int64_t bits_in = io[0], x = io[1], res = io[2], scratch = io[5];
+  if (shortcut) {
+    const int64_t *s = shortcut;
+    float inv_scale;
+    const uint32_t inv_bits = (uint32_t)s[8];
+    std::memcpy(&inv_scale, &inv_bits, sizeof inv_scale);
+    res = scratch;
+    if (const int status = mmbnn_pool_int8_conv(
+            reinterpret_cast<const float *>(x), s[1], s[2], s[3], s[4],
+            reinterpret_cast<const int8_t *>(s[5]),
+            reinterpret_cast<const int32_t *>(s[6]), s[7], inv_scale,
+            (int)s[9], reinterpret_cast<const float *>(s[10]),
+            reinterpret_cast<const float *>(s[11]),
+            reinterpret_cast<float *>(res), (int)s[13], (int)s[14],
+            (int)s[15]))
+      return status;
+    scratch += shortcut_slot(s);
+  }
   for (int64_t i = 0; i < count; ++i) {
     int64_t a[34];
     std::memcpy(a, args + 34 * i, sizeof a);
@@ -1189,6 +1223,57 @@ extern "C" double mmbnn_peak(int isa, int kind, double seconds) {
 }
 
 // ---------------------------------------------------------------------------
+// AMX (Intel's tile matrix multiply), for the int8 steps of the runtime.
+#if defined(MMBNN_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define MMBNN_AMX 1
+
+// Whether this CPU has AMX-INT8 (and AVX-512 BW, VBMI2 for the plane) and
+// Linux lets this process use the tile data (asked once: arch_prctl
+// ARCH_REQ_XCOMP_PERM).
+static bool amx_usable() {
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+                     : "a"(7), "c"(0));
+    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return false;  // tile, int8
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vbmi2"))
+      return false;
+    const long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+  }();
+  return usable;
+}
+
+struct alignas(64) TileConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// The tiles of the int8 kernels below (the shortcut's, the stem's): 0-3
+// the sums of 16 pixels x 16 channels (groups 0-3); 4, 5: 16 pixels' 64
+// input bytes (steps alternate); 6, 7: weights (64 inputs x 16 channels;
+// groups alternate). All 16 rows of 64 bytes.
+__attribute__((target("amx-tile"))) static void amx_tiles_on() {
+  TileConfig cfg = {};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  // GCC 12 takes _tile_loadconfig to read only the first bytes and drops
+  // the stores above: make them happen.
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
+  _tile_loadconfig(&cfg);
+}
+
+__attribute__((target("amx-tile"))) static void amx_tiles_off() {
+  _tile_release();
+}
+#endif  // AMX
+
+// ---------------------------------------------------------------------------
 // The int8 runtime's downsample shortcut in one pass (deploy/int8.py,
 // docs/deploy.md): a 2x2 average pool (stride 2) of a channels-last float
 // input [N, H, W, C], quantized to uint8 as PyTorch's quantize_per_tensor
@@ -1357,15 +1442,112 @@ __attribute__((target("avx512f,avx512vnni"))) static void pool_int8_row_avx512(
 }
 #endif
 
+#ifdef MMBNN_AMX
+// The conv on AMX where C is a multiple of 64: q holds the pooled,
+// quantized input of every pixel ([16 * tiles][C], zeros past the last),
+// a tile item is 16 pixels (from p0; the first `pixels` of them real) x nb
+// <= 4 blocks of 16 channels from b0, its sums stored from the tiles into
+// acc ([16][64]) and transformed as pool_int8_tile_avx512 does.
+#define SHORTCUT_GROUP(g, at, bt)                                  \
+  if (nb > g) {                                                   \
+    _tile_loadd(bt, B + g * a.Cq * 64, 64);                       \
+    _tile_dpbusd(g, at, bt);                                      \
+  }
+
+__attribute__((target("amx-tile,amx-int8,avx512f"))) static void
+pool_int8_tile_amx(const PoolInt8 &a, const uint8_t *q, int64_t p0,
+                   int64_t pixels, int64_t b0, int64_t nb, int32_t *acc,
+                   float *out) {
+  const int64_t C = a.Cq * 4;
+  _tile_zero(0);
+  if (nb > 1) _tile_zero(1);
+  if (nb > 2) _tile_zero(2);
+  if (nb > 3) _tile_zero(3);
+  for (int64_t j = 0; j < C / 64; ++j) {
+    const uint8_t *A = q + p0 * C + 64 * j;
+    const int8_t *B = a.w + (b0 * a.Cq + 16 * j) * 64;
+    if (j % 2 == 0) {
+      _tile_loadd(4, A, C);
+      SHORTCUT_GROUP(0, 4, 6)
+      SHORTCUT_GROUP(1, 4, 7)
+      SHORTCUT_GROUP(2, 4, 6)
+      SHORTCUT_GROUP(3, 4, 7)
+    } else {
+      _tile_loadd(5, A, C);
+      SHORTCUT_GROUP(0, 5, 6)
+      SHORTCUT_GROUP(1, 5, 7)
+      SHORTCUT_GROUP(2, 5, 6)
+      SHORTCUT_GROUP(3, 5, 7)
+    }
+  }
+  _tile_stored(0, acc, 256);
+  if (nb > 1) _tile_stored(1, acc + 16, 256);
+  if (nb > 2) _tile_stored(2, acc + 32, 256);
+  if (nb > 3) _tile_stored(3, acc + 48, 256);
+  const __m512i zp = _mm512_set1_epi32(a.zp);
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t o0 = (b0 + b) * 16, left = a.O - o0;
+    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
+                                   : (__mmask16)((1u << left) - 1);
+    const __m512i corr =
+        _mm512_mullo_epi32(zp, _mm512_maskz_loadu_epi32(m, a.wsum + o0));
+    const __m512 al = _mm512_maskz_loadu_ps(m, a.alpha + o0);
+    const __m512 be = _mm512_maskz_loadu_ps(m, a.beta + o0);
+    for (int64_t p = 0; p < pixels; ++p) {
+      const __m512 v = _mm512_cvtepi32_ps(
+          _mm512_sub_epi32(_mm512_loadu_si512(acc + p * 64 + 16 * b), corr));
+      _mm512_mask_storeu_ps(out + (p0 + p) * a.O + o0, m,
+                            _mm512_add_ps(_mm512_mul_ps(v, al), be));
+    }
+  }
+}
+#undef SHORTCUT_GROUP
+
+// mmbnn_pool_int8_conv on AMX (C a multiple of 64): every row pooled and
+// quantized first, then the tiles.
+static void pool_int8_amx(const PoolInt8 &a, int64_t N, float *out,
+                          int threads) {
+  const int64_t C = a.Cq * 4, P = N * a.OH * a.OW, tiles = (P + 15) / 16;
+  const int64_t blocks = (a.O + 15) / 16, groups = (blocks + 3) / 4;
+  std::unique_ptr<uint8_t[]> q(new uint8_t[tiles * 16 * C]);
+  std::memset(q.get() + P * C, 0, (tiles * 16 - P) * C);
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < N * a.OH; ++row)
+      pool_quantize_row_avx512(a, row / a.OH, row % a.OH,
+                               q.get() + row * a.OW * C);
+    alignas(64) int32_t acc[16 * 64];
+    amx_tiles_on();
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < tiles * groups; ++item) {
+      const int64_t t = item / groups, b0 = item % groups * 4;
+      pool_int8_tile_amx(a, q.get(), 16 * t, std::min<int64_t>(16, P - 16 * t),
+                         b0, std::min<int64_t>(4, blocks - b0), acc, out);
+    }
+    amx_tiles_off();
+  }
+}
+#endif
+
+// Where AMX is usable and amx is 1, the AVX-512 path runs the conv on it
+// (C a multiple of 64); the sums, and so the outputs, are the same.
 extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
                                     int64_t W, int64_t C, const int8_t *w,
                                     const int32_t *wsum, int64_t O,
                                     float inv_scale, int zp,
                                     const float *alpha, const float *beta,
-                                    float *out, int isa, int threads) {
+                                    float *out, int amx, int isa,
+                                    int threads) {
   if (!mmbnn_int8_supported(isa)) return -1;
   PoolInt8 a{x, H, W, C, H / 2, W / 2, O, (C + 3) / 4, w, wsum,
              inv_scale, zp, alpha, beta};
+#ifdef MMBNN_AMX
+  if (isa == ISA_AVX512 && amx && C % 64 == 0 && amx_usable()) {
+    pool_int8_amx(a, N, out, threads);
+    return 0;
+  }
+#endif
 #pragma omp parallel num_threads(threads)
   {
     std::vector<uint8_t> q(a.OW * a.Cq * 4);
@@ -1587,53 +1769,7 @@ static void stem_vpool(const StemArgs &a, const int32_t *hring, int64_t n,
   }
 }
 
-#if defined(MMBNN_X86) && defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#define MMBNN_AMX 1
-
-// Whether this CPU has AMX-INT8 (and AVX-512 BW, VBMI2 for the plane) and
-// Linux lets this process use the tile data (asked once: arch_prctl
-// ARCH_REQ_XCOMP_PERM).
-static bool amx_usable() {
-  static const bool usable = [] {
-    unsigned a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
-                     : "a"(7), "c"(0));
-    if (!((d >> 24) & 1) || !((d >> 25) & 1)) return false;  // tile, int8
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vbmi2"))
-      return false;
-    const long ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18;
-    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-  }();
-  return usable;
-}
-
-struct alignas(64) TileConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
-// Tiles 0-3: the sums of 16 pixels x 16 channels (groups 0-3); 4, 5: 16
-// pixels' inputs of a step (steps alternate); 6, 7: weights (64 inputs x
-// 16 channels; groups alternate). All 16 rows of 64 bytes.
-__attribute__((target("amx-tile"))) static void stem_tiles_on() {
-  TileConfig cfg = {};
-  cfg.palette = 1;
-  for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-  // GCC 12 takes _tile_loadconfig to read only the first bytes and drops
-  // the stores above: make them happen.
-  __asm__ volatile("" : : "r"(&cfg) : "memory");
-  _tile_loadconfig(&cfg);
-}
-
-__attribute__((target("amx-tile"))) static void stem_tiles_off() {
-  _tile_release();
-}
-
+#ifdef MMBNN_AMX
 // One row of the quantized plane: W pixels of C floats to Cp bytes each
 // (zeros after the C), via tmp (W * C + 64 bytes).
 __attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static void
@@ -1873,7 +2009,7 @@ extern "C" int mmbnn_int8_stem(
     std::unique_ptr<int32_t[]> row(new int32_t[(OW + 16) * O]);
     std::unique_ptr<int32_t[]> hring(new int32_t[pk * a.PW * O]);
 #ifdef MMBNN_AMX
-    if (amx) stem_tiles_on();
+    if (amx) amx_tiles_on();
 #endif
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < N * ranges; ++item) {
@@ -1908,7 +2044,7 @@ extern "C" int mmbnn_int8_stem(
       }
     }
 #ifdef MMBNN_AMX
-    if (amx) stem_tiles_off();
+    if (amx) amx_tiles_off();
 #endif
   }
   return 0;
