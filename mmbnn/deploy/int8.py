@@ -23,7 +23,7 @@ from mmbnn.models.layers.pooling import MaxPool2d
 from .xnor_layers import _BITS, fold_batch_norm
 
 __all__ = ['Int8Conv2d', 'Int8Linear', 'fold_batch_norms', 'fuse_avg_pools',
-           'fuse_max_pools', 'int8_stem', 'pooled_int8_conv',
+           'fuse_max_pools', 'int8_linear', 'int8_stem', 'pooled_int8_conv',
            'quantize_float_layers', 'uint8_pool_dequantize']
 
 QMAX = 127  # 7-bit activations (reduce_range)
@@ -338,10 +338,10 @@ def int8_stem(x: torch.Tensor, weights: StemWeights, stride: int,
 
 
 def _native_weights(op, in_scale):
-    """From a quantized 1x1 conv: its int8 weights laid out for
-    ``mmbnn_pool_int8_conv`` ([ceil(O/16)][ceil(C/4)][16][4], zero padded),
-    their per-channel sums, ``alpha = in_scale * weight scale`` and the bias
-    (float32)."""
+    """From a quantized 1x1 conv (or linear layer): its int8 weights laid
+    out for ``mmbnn_pool_int8_conv`` ([ceil(O/16)][ceil(C/4)][16][4], zero
+    padded), their per-channel sums, ``alpha = in_scale * weight scale``
+    and the bias (float32)."""
     q, alpha, beta = _op_weights(op, in_scale)
     q = q.flatten(1)  # [O, C], 1x1 kernel
     o, c = q.shape
@@ -398,30 +398,69 @@ def pooled_int8_conv(x: torch.Tensor, weight: torch.Tensor,
     64: the same sums); ``weight``: int8 in the layout of
     ``_native_weights``. Returns float32 [N, O, H // 2, W // 2],
     channels-last."""
-    from mmbnn.ops import native
     n, c, h, w = x.shape
-    o = alpha.numel()
-    _check_pooled_weights(weight, alpha, c)
     x = x.float().contiguous(memory_format=torch.channels_last)
-    out = torch.empty(n, h // 2, w // 2, o)
+    return _native_int8(x, (n, h, w, c), 2, weight, weight_sum, alpha, beta,
+                        in_scale, in_zero_point, isa, amx).permute(0, 3, 1, 2)
+
+
+def int8_linear(x: torch.Tensor, weight: torch.Tensor,
+                weight_sum: torch.Tensor, alpha: torch.Tensor,
+                beta: torch.Tensor, in_scale: float, in_zero_point: int,
+                isa: str, amx: bool = True) -> torch.Tensor:
+    """``pooled_int8_conv`` without the pool, of the rows of ``x`` [..., K]:
+    a linear layer on its input quantized as
+    ``torch.quantize_per_tensor``, the exact integer sums and the output
+    transform in float32 (not requantized). Returns float32 [..., O]."""
+    k = x.shape[-1]
+    rows = x.float().reshape(-1, k).contiguous()
+    out = _native_int8(rows, (rows.shape[0], 1, 1, k), 1, weight,
+                       weight_sum, alpha, beta, in_scale, in_zero_point, isa,
+                       amx)
+    return out.view(*x.shape[:-1], alpha.numel())
+
+
+def _native_int8(x, shape, pool, weight, weight_sum, alpha, beta, in_scale,
+                 in_zero_point, isa, amx):
+    """``mmbnn_pool_int8_conv`` on the channels-last float32 ``x`` of
+    ``shape`` (N, H, W, C); the output [N, H // pool, W // pool, O]."""
+    from mmbnn.ops import native
+    n, h, w, c = shape
+    _check_pooled_weights(weight, alpha, c)
+    out = torch.empty(n, h // pool, w // pool, alpha.numel())
     status = native.library().mmbnn_pool_int8_conv(
         x.data_ptr(), n, h, w, c, weight.data_ptr(), weight_sum.data_ptr(),
-        o, _inverse(in_scale), int(in_zero_point), alpha.data_ptr(),
-        beta.data_ptr(), out.data_ptr(), int(amx), native.ISA_CODES[isa],
-        native.threads())
+        alpha.numel(), _inverse(in_scale), int(in_zero_point),
+        alpha.data_ptr(), beta.data_ptr(), out.data_ptr(), pool, int(amx),
+        native.ISA_CODES[isa], native.threads())
     if status:
         raise RuntimeError(f'no native int8 path for {isa!r} here')
-    return out.permute(0, 3, 1, 2)
+    return out
 
 
 class Int8Linear(_Int8Layer):
-    """A float ``nn.Linear`` in int8 (see ``Int8Conv2d``)."""
+    """A float ``nn.Linear`` in int8 (see ``Int8Conv2d``). With the native
+    library's int8 path for this CPU (as ``Int8Conv2d``'s pooled conv),
+    quantize, the integer products and the output affine run in one pass
+    (``int8_linear``; not requantized to uint8), else PyTorch's quantized
+    op."""
 
     def __init__(self, linear: nn.Linear, in_range, out_range):
         import torch.ao.nn.quantized as nnq
         op = nnq.Linear(linear.in_features, linear.out_features,
                         bias_=linear.bias is not None)
         super().__init__(op, linear, in_range, out_range)
+        self._native = None  # the native path's weights, made on first use
+
+    def forward(self, x):
+        isa = _native_int8_isa()
+        if isa is None or x.device.type != 'cpu' or x.dim() < 1 or \
+                x.shape[-1] != self.op.in_features:
+            return super().forward(x)
+        if self._native is None:
+            self._native = _native_weights(self.op, self.in_scale)
+        return int8_linear(x, *self._native, self.in_scale,
+                           self.in_zero_point, isa)
 
 
 def use_int8_engine() -> str:

@@ -76,7 +76,7 @@ def _signatures(lib):
     lib.mmbnn_pool_int8_conv.restype = _int
     lib.mmbnn_pool_int8_conv.argtypes = [_ptr] + [_i64] * 4 + [
         _ptr, _ptr, _i64, ctypes.c_float, _int, _ptr, _ptr, _ptr, _int, _int,
-        _int]
+        _int, _int]
     lib.mmbnn_stem_layout.restype = None
     lib.mmbnn_stem_layout.argtypes = [_i64] * 3 + [ctypes.POINTER(_i64)]
     lib.mmbnn_int8_stem_supported.restype = _int

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from mmbnn.deploy.int8 import (QMAX, Int8Conv2d, Int8Linear,
                                activation_qparams, fold_batch_norms,
-                               fuse_avg_pools, fuse_max_pools,
+                               fuse_avg_pools, fuse_max_pools, int8_linear,
                                pooled_int8_conv, quantize_float_layers,
                                weight_scales)
-from mmbnn.deploy.int8 import _int8_path, _native_weights
+from mmbnn.deploy.int8 import _int8_path, _native_int8_isa, _native_weights
 from mmbnn.ops import native
 from toy import randomize_norms
 from mmbnn.models.layers.binary import BinaryConv2d
@@ -166,6 +166,43 @@ def test_pooled_int8_conv_is_exact(shape):
                              layer.in_zero_point, isa, amx)
         assert y.shape == (n, o, h // 2, w // 2)
         assert torch.equal(y, expected), (isa, amx)
+
+
+@pytest.mark.parametrize('shape', [(1, 512, 1000), (3, 20, 10), (37, 128, 40),
+                                   (2, 7, 3), (2, 3, 64, 24)])
+def test_int8_linear_is_exact(shape):
+    """``int8_linear`` (``Int8Linear``'s native path) on every path gives the
+    quantized input's exact integer products (PyTorch's quantize_per_tensor
+    values), ``alpha * (sum - zp * sum(w)) + beta`` in float32, bit for bit:
+    a classifier's 512 -> 1000, row counts not in 16s (AMX tiles), inputs
+    not in 4s, a 3-D input (rows); and the layer takes that path."""
+    paths = int8_paths()
+    if not paths:
+        pytest.skip('no native library')
+    *rows, k, o = shape
+    torch.manual_seed(k + o)
+    linear = nn.Linear(k, o)
+    x = torch.randn(*rows, k) * 2 + 0.3
+    x.view(-1)[:2] = torch.tensor([-1e3, 1e3])  # saturate at 0 and 255
+    layer = Int8Linear(linear, (-2, 2), (-5, 5))
+    weights = _native_weights(layer.op, layer.in_scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        q = torch.quantize_per_tensor(x, layer.in_scale, layer.in_zero_point,
+                                      torch.quint8).int_repr().long()
+        wq = layer.op.weight().int_repr().long()
+        alpha = (layer.in_scale * layer.op.weight().q_per_channel_scales()
+                 ).float()
+    assert (q == 0).any() and (q == 255).any()
+    expected = (q @ wq.T - layer.in_zero_point * wq.sum(1)).float() * alpha \
+        + linear.bias.detach()
+    for isa, amx in [(isa, amx) for isa in paths for amx in (True, False)]:
+        y = int8_linear(x, *weights, layer.in_scale, layer.in_zero_point,
+                        isa, amx)
+        assert y.shape == (*rows, o)
+        assert torch.equal(y, expected), (isa, amx)
+    if _native_int8_isa() is not None:
+        assert torch.equal(layer(x), expected)
 
 
 def stem_paths():

@@ -41,7 +41,9 @@ def test_runtime_benchmark_reports_ceilings_fractions_and_int8(tmp_path):
         assert set(parts) == {'FP stem', 'binary convs',
                               'binary block overhead', 'FP shortcuts',
                               'FP neck', 'FP head', 'rest'}, key
-        assert all(parts[p] > 0 for p in parts if p != 'rest'), key
+        # (int8 shortcuts run inside their stages' calls: 0 apart)
+        assert all(parts[p] > 0 for p in parts if p != 'rest' and not (
+            p == 'FP shortcuts' and key == 'breakdown_int8_fp_layers_ms')), key
     parts = r18['breakdown_ms']
     # The parts add up to about the whole forward (a separate timing).
     assert sum(parts.values()) == pytest.approx(r18['binary_ms'], rel=0.5)

@@ -230,14 +230,19 @@ def breakdown(model, x, runs):
     timed as a whole: a hook on one of its convs would make it run conv
     by conv; the shortcuts' time taken out), the full-precision downsample
     shortcuts, the stem, neck and head, and the rest (Python between the
-    modules, the data handed on)."""
-    from mmbnn.deploy.convert import _ChainedSequence
+    modules, the data handed on). An int8 shortcut that runs inside its
+    stage's library call is in ``binary convs`` (a hook on it would take it
+    out of the call); ``FP shortcuts`` is then 0."""
+    from mmbnn.deploy.convert import _ChainedSequence, _int8_shortcut
+    from mmbnn.deploy.int8 import _native_int8_isa
     from mmbnn.deploy.xnor_layers import XnorConv2d
     parts, chained = {}, []
     for name, module in model.named_modules():
         if any(name.startswith(outer + '.') for outer in chained):
-            if name.endswith('.shortcut') and isinstance(module,
-                                                         nn.Sequential):
+            if name.endswith('.shortcut') and isinstance(
+                    module, nn.Sequential) and (
+                        _int8_shortcut(module) is None
+                        or _native_int8_isa() is None):
                 parts[name] = 'FP shortcuts'
             continue
         if isinstance(module, _ChainedSequence):
@@ -294,6 +299,7 @@ def breakdown(model, x, runs):
                 total = time.perf_counter() - start
                 convs = spent.pop('binary convs', 0.0)
                 spent['binary convs'] = convs
+                spent.setdefault('FP shortcuts', 0.0)
                 spent['binary block overhead'] = spent.pop(
                     'binary blocks', 0.0) - convs
                 spent['rest'] = total - sum(spent.values())

@@ -888,7 +888,8 @@ extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
                                     const int32_t *wsum, int64_t O,
                                     float inv_scale, int zp,
                                     const float *alpha, const float *beta,
-                                    float *out, int amx, int isa, int threads);
+                                    float *out, int pool, int amx, int isa,
+                                    int threads);
 
 static int64_t aligned64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
@@ -929,7 +930,7 @@ extern "C" int mmbnn_conv_chain(const int64_t *args, int64_t count,
             reinterpret_cast<const int32_t *>(s[6]), s[7], inv_scale,
             (int)s[9], reinterpret_cast<const float *>(s[10]),
             reinterpret_cast<const float *>(s[11]),
-            reinterpret_cast<float *>(res), (int)s[13], (int)s[14],
+            reinterpret_cast<float *>(res), 2, (int)s[13], (int)s[14],
             (int)s[15]))
       return status;
     scratch += shortcut_slot(s);
@@ -1300,6 +1301,7 @@ extern "C" int mmbnn_int8_supported(int isa) {
 
 struct PoolInt8 {
   const float *x;
+  int64_t f;  // the pool: 2 (2x2, stride 2) or 1 (none)
   int64_t H, W, C, OH, OW, O, Cq;
   const int8_t *w;
   const int32_t *wsum;
@@ -1322,14 +1324,15 @@ static void pool_quantize_row(const PoolInt8 &a, int64_t n, int64_t oy,
                               uint8_t *q) {
   const int64_t Cp = a.Cq * 4;
   for (int64_t ox = 0; ox < a.OW; ++ox) {
-    const float *p = a.x + ((n * a.H + 2 * oy) * a.W + 2 * ox) * a.C;
+    const float *p = a.x + ((n * a.H + a.f * oy) * a.W + a.f * ox) * a.C;
     const float *r = p + a.W * a.C;  // the row below
     uint8_t *d = q + ox * Cp;
     for (int64_t c = 0; c < a.C; ++c) {
       // PyTorch's order: the window's sum row by row, then divided (by 4:
       // exact, as the vector path's multiply by 0.25).
-      const float avg = (((p[c] + p[a.C + c]) + r[c]) + r[a.C + c]) / 4.0f;
-      d[c] = quantize_u8(avg, a.inv_scale, a.zp);
+      const float v = a.f == 1 ? p[c]
+                      : (((p[c] + p[a.C + c]) + r[c]) + r[a.C + c]) / 4.0f;
+      d[c] = quantize_u8(v, a.inv_scale, a.zp);
     }
     for (int64_t c = a.C; c < Cp; ++c) d[c] = 0;
   }
@@ -1352,20 +1355,22 @@ __attribute__((target("avx512f"))) static void pool_quantize_row_avx512(
   const __m512 quarter = _mm512_set1_ps(0.25f), inv = _mm512_set1_ps(a.inv_scale);
   const __m512i zp = _mm512_set1_epi32(a.zp);
   for (int64_t ox = 0; ox < a.OW; ++ox) {
-    const float *p = a.x + ((n * a.H + 2 * oy) * a.W + 2 * ox) * a.C;
+    const float *p = a.x + ((n * a.H + a.f * oy) * a.W + a.f * ox) * a.C;
     const float *r = p + a.W * a.C;
     uint8_t *d = q + ox * Cp;
     for (int64_t c = 0; c < Cp; c += 16) {
       const int64_t left = a.C - c;
       const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
                           : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-      __m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, p + c),
-                               _mm512_maskz_loadu_ps(m, p + a.C + c));
-      s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + c));
-      s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + a.C + c));
+      __m512 s = _mm512_maskz_loadu_ps(m, p + c);
+      if (a.f == 2) {
+        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, p + a.C + c));
+        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + c));
+        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + a.C + c));
+        s = _mm512_mul_ps(s, quarter);
+      }
       const __m512i v = _mm512_maskz_mov_epi32(  // padding channels 0
-          m, quantize_scaled_avx512(
-                 _mm512_mul_ps(_mm512_mul_ps(s, quarter), inv), zp));
+          m, quantize_scaled_avx512(_mm512_mul_ps(s, inv), zp));
       const int64_t bytes = std::min<int64_t>(16, Cp - c);
       _mm512_mask_cvtepi32_storeu_epi8(
           d + c, (__mmask16)((1u << bytes) - 1), v);
@@ -1530,17 +1535,19 @@ static void pool_int8_amx(const PoolInt8 &a, int64_t N, float *out,
 }
 #endif
 
-// Where AMX is usable and amx is 1, the AVX-512 path runs the conv on it
-// (C a multiple of 64); the sums, and so the outputs, are the same.
+// pool: 2, or 1 for no pool (an int8 linear layer: H = W = 1, a row of x
+// an image). Where AMX is usable and amx is 1, the AVX-512 path runs the
+// conv on it (C a multiple of 64); the sums, and so the outputs, are the
+// same.
 extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
                                     int64_t W, int64_t C, const int8_t *w,
                                     const int32_t *wsum, int64_t O,
                                     float inv_scale, int zp,
                                     const float *alpha, const float *beta,
-                                    float *out, int amx, int isa,
+                                    float *out, int pool, int amx, int isa,
                                     int threads) {
-  if (!mmbnn_int8_supported(isa)) return -1;
-  PoolInt8 a{x, H, W, C, H / 2, W / 2, O, (C + 3) / 4, w, wsum,
+  if (!mmbnn_int8_supported(isa) || (pool != 1 && pool != 2)) return -1;
+  PoolInt8 a{x, pool, H, W, C, H / pool, W / pool, O, (C + 3) / 4, w, wsum,
              inv_scale, zp, alpha, beta};
 #ifdef MMBNN_AMX
   if (isa == ISA_AVX512 && amx && C % 64 == 0 && amx_usable()) {
