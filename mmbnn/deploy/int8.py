@@ -172,16 +172,36 @@ class Int8Conv2d(_Int8Layer):
 
     def _stem_args(self, x):
         """``int8_stem``'s arguments after ``x`` where it runs this layer
-        and the max-pool it took (``fuse_max_pools``: a ResNet stem): a
-        native int8 stem path for this CPU (AMX, or the scalar one when
-        ``MMBNN_ISA=scalar``), a conv it takes (groups 1, no dilation,
+        and the max-pool it took (``fuse_max_pools``: a ResNet stem), else
+        None (the quantized op, then the pool). Decided once for a
+        configuration of the conv, the pool and the instruction set
+        (``_stem_plan``), and kept while it stays the same."""
+        op, pool = self.op, self.pool
+        if pool is None or x.device.type != 'cpu' or x.dim() != 4:
+            return None
+        from mmbnn.ops import native
+        isa = native.select_isa()
+        key = (isa, type(pool), pool.kernel_size, pool.stride, pool.padding,
+               pool.dilation, pool.ceil_mode, op.kernel_size, op.stride,
+               op.padding, op.dilation, op.groups, op.in_channels,
+               op.out_channels, self.in_scale, self.in_zero_point)
+        cached = self.__dict__.get('_stem_plan_cache')
+        if cached is None or cached[0] != key:
+            self._stem = None  # (its alpha holds in_scale)
+            cached = self.__dict__['_stem_plan_cache'] = (
+                key, self._stem_plan(isa))
+        return cached[1]
+
+    def _stem_plan(self, isa):
+        """``int8_stem``'s arguments but the input where it takes this
+        layer: a native int8 stem path for ``isa`` (AMX, or the scalar one
+        when ``MMBNN_ISA=scalar``), a conv it takes (groups 1, no dilation,
         square stride and padding, 16 to 64 output channels in 16s, a
         kernel row of at most 64 bytes in its layout), a plain square
-        max-pool; else None (the quantized op, then the pool)."""
+        max-pool; else None."""
         op, pool = self.op, self.pool
         (kh, kw), (sy, sx), (py, px) = op.kernel_size, op.stride, op.padding
-        if pool is None or x.device.type != 'cpu' or x.dim() != 4 or \
-                op.groups != 1 or op.dilation != (1, 1) or sy != sx or \
+        if op.groups != 1 or op.dilation != (1, 1) or sy != sx or \
                 py != px or op.out_channels % 16 or \
                 not 16 <= op.out_channels <= 64:
             return None
@@ -191,8 +211,7 @@ class Int8Conv2d(_Int8Layer):
             return None
         k, s, p = (_pair(pool.kernel_size)[0], _pair(pool.stride)[0],
                    _pair(pool.padding)[0])
-        from mmbnn.ops import native
-        isa = _stem_path(native.select_isa())
+        isa = _stem_path(isa)
         if isa is None or s > k or 2 * p > k or \
                 kw * _stem_layout(kh, kw, op.in_channels)[0] > 64:
             return None

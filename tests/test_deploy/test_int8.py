@@ -94,6 +94,30 @@ def test_fold_batch_norms_keeps_the_outputs():
     assert fold_batch_norms(training) == 0  # batch statistics: not foldable
 
 
+def test_int8_stem_follows_its_configuration():
+    """Whether a stem runs natively is decided once and kept while its
+    conv, pool, quantization and instruction set stay the same: a pool
+    changed to ``ceil_mode`` (which the native stem does not take) runs
+    PyTorch's op and pool at once, and back."""
+    from mmbnn.deploy.int8 import _stem_path
+    if native.library() is None or not _stem_path(native.select_isa()):
+        pytest.skip('no native int8 stem path here')
+    torch.manual_seed(2)
+    stem = nn.Sequential(nn.Conv2d(3, 16, 7, 2, 3), nn.MaxPool2d(3, 2, 1))
+    x = torch.randn(1, 3, 31, 31)
+    with torch.no_grad():
+        quantize_float_layers(stem, [x])
+        layer = stem[0]
+        assert layer._stem_args(x) is not None
+        layer.pool.ceil_mode = True
+        assert layer._stem_args(x) is None
+        ceil = layer(x)
+        assert ceil.shape[-1] == 9  # (16 + 2 - 3) / 2 rounded up, + 1
+        layer.pool.ceil_mode = False
+        assert layer._stem_args(x) is not None
+        assert layer(x).shape[-1] == 8
+
+
 def test_max_pool_on_the_uint8_output_is_exact():
     """A stem's int8 conv, folded BN and max-pool: the pool moved onto the
     conv's uint8 output gives exactly the float pool of its dequantized

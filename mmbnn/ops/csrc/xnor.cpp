@@ -1808,6 +1808,26 @@ stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
   }
 }
 
+// stem_hpool 16 channels a step, for the pooled columns from px on whose
+// windows end within the row's first cols columns; returns the next one.
+// (Called after each AMX tile of the row: the sums are read while in L1.)
+__attribute__((target("avx512f"))) static int64_t stem_hpool_avx512(
+    const StemArgs &a, const int32_t *row, int32_t *h, int64_t px,
+    int64_t cols) {
+  for (; px < a.PW; ++px) {
+    const int64_t c0 = std::max<int64_t>(0, px * a.ps - a.pp);
+    const int64_t c1 = std::min<int64_t>(a.OW, px * a.ps - a.pp + a.pk);
+    if (c1 > cols) break;
+    for (int64_t o = 0; o < a.O; o += 16) {
+      __m512i m = _mm512_loadu_si512(row + c0 * a.O + o);
+      for (int64_t c = c0 + 1; c < c1; ++c)
+        m = _mm512_max_epi32(m, _mm512_loadu_si512(row + c * a.O + o));
+      _mm512_storeu_si512(h + px * a.O + o, m);
+    }
+  }
+  return px;
+}
+
 #define STEM_GROUP(g, at, bt)                                              \
   if (G > g) {                                                             \
     _tile_loadd(bt, a.w + (ky * G + g) * 1024, 64);                        \
@@ -1817,9 +1837,12 @@ stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
 // The sums of conv row oy, [OW][O] int32, 16 pixels a tile, each step's A
 // tile loaded from the plane as it is, the sums stored from the tiles into
 // row (which has room for a last tile past OW: a row's last tile may read
-// past its pixels; those sums are not used).
+// past its pixels; those sums are not used), and pooled along the row into
+// h (stem_hpool_avx512) tile by tile.
 __attribute__((target("amx-tile,amx-int8"))) static void stem_row_amx(
-    const StemArgs &a, const uint8_t *plane, int64_t oy, int32_t *row) {
+    const StemArgs &a, const uint8_t *plane, int64_t oy, int32_t *row,
+    int32_t *h) {
+  int64_t next = 0;  // the next pooled column
   const int64_t G = a.O / 16, Wp = a.W + 2 * a.P, tiles = (a.OW + 15) / 16;
   const int64_t px = a.R * a.Cp;  // bytes a pixel of the plane
   const int64_t lda = a.S * px;   // bytes between pixels' windows
@@ -1849,6 +1872,7 @@ __attribute__((target("amx-tile,amx-int8"))) static void stem_row_amx(
     if (G > 1) _tile_stored(1, acc + 16, a.O * 4);
     if (G > 2) _tile_stored(2, acc + 32, a.O * 4);
     if (G > 3) _tile_stored(3, acc + 48, a.O * 4);
+    next = stem_hpool_avx512(a, row, h, next, std::min(a.OW, 16 * (t + 1)));
   }
 }
 #undef STEM_GROUP
@@ -1877,43 +1901,40 @@ __attribute__((target("avx512f"))) static void stem_pair_rows(
 
 // stem_hpool and stem_vpool 16 channels a step.
 
-__attribute__((target("avx512f"))) static void stem_hpool_avx512(
-    const StemArgs &a, const int32_t *row, int32_t *h) {
-  for (int64_t px = 0; px < a.PW; ++px) {
-    const int64_t c0 = std::max<int64_t>(0, px * a.ps - a.pp);
-    const int64_t c1 = std::min<int64_t>(a.OW, px * a.ps - a.pp + a.pk);
-    for (int64_t o = 0; o < a.O; o += 16) {
-      __m512i m = _mm512_loadu_si512(row + c0 * a.O + o);
-      for (int64_t c = c0 + 1; c < c1; ++c)
-        m = _mm512_max_epi32(m, _mm512_loadu_si512(row + c * a.O + o));
-      _mm512_storeu_si512(h + px * a.O + o, m);
-    }
-  }
-}
-
 __attribute__((target("avx512f"))) static void stem_vpool_avx512(
     const StemArgs &a, const int32_t *hring, int64_t n, int64_t py) {
   const int64_t r0 = std::max<int64_t>(0, py * a.ps - a.pp);
   const int64_t r1 = std::min<int64_t>(a.OH, py * a.ps - a.pp + a.pk);
-  const int64_t hsz = a.PW * a.O;
+  const int64_t hsz = a.PW * a.O, G = a.O / 16;
+  // The window's rows of h: slots first, first + 1, ... of the ring,
+  // wrapping at pk (no division in the loops below).
+  const int64_t first = r0 % a.pk, count = r1 - r0;
   const __m512i zp = _mm512_set1_epi32(a.zp);
   const __m512 zero = _mm512_setzero_ps();
+  __m512i corr[4];
+  __m512 alpha[4], beta[4];
+  for (int64_t g = 0; g < G; ++g) {
+    corr[g] = _mm512_mullo_epi32(zp, _mm512_loadu_si512(a.wsum + 16 * g));
+    alpha[g] = _mm512_loadu_ps(a.alpha + 16 * g);
+    beta[g] = _mm512_loadu_ps(a.beta + 16 * g);
+  }
   for (int64_t px = 0; px < a.PW; ++px) {
     const int64_t pix = (n * a.PH + py) * a.PW + px;
     float *dst = a.out + pix * a.O;
+    const int32_t *h0 = hring + first * hsz + px * a.O;
     u64 word = 0;
-    for (int64_t o = 0; o < a.O; o += 16) {
-      __m512i m = _mm512_loadu_si512(hring + (r0 % a.pk) * hsz + px * a.O + o);
-      for (int64_t r = r0 + 1; r < r1; ++r)
-        m = _mm512_max_epi32(
-            m, _mm512_loadu_si512(hring + (r % a.pk) * hsz + px * a.O + o));
-      const __m512i corr = _mm512_mullo_epi32(zp, _mm512_loadu_si512(a.wsum + o));
-      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(m, corr));
-      const __m512 y = _mm512_add_ps(
-          _mm512_mul_ps(v, _mm512_loadu_ps(a.alpha + o)),
-          _mm512_loadu_ps(a.beta + o));
-      _mm512_storeu_ps(dst + o, y);
-      word |= (u64)(uint16_t)_mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ) << o;
+    for (int64_t g = 0; g < G; ++g) {
+      __m512i m = _mm512_loadu_si512(h0 + 16 * g);
+      for (int64_t i = 1, slot = first + 1; i < count; ++i, ++slot) {
+        if (slot == a.pk) slot = 0;
+        m = _mm512_max_epi32(m, _mm512_loadu_si512(
+                                    hring + slot * hsz + px * a.O + 16 * g));
+      }
+      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(m, corr[g]));
+      const __m512 y = _mm512_add_ps(_mm512_mul_ps(v, alpha[g]), beta[g]);
+      _mm512_storeu_ps(dst + 16 * g, y);
+      word |= (u64)(uint16_t)_mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ)
+              << (16 * g);
     }
     a.bits[pix] = word;
   }
@@ -1983,10 +2004,14 @@ extern "C" int mmbnn_int8_stem(
     for (int64_t r = 0; r < N * (Hp + 1); ++r) {
       const int64_t n = r / (Hp + 1), y = r % (Hp + 1) - P;
       uint8_t *d = planes.get() + n * image + (r % (Hp + 1)) * Wp * Cp;
-      const bool pad = y < 0 || y >= H;
-      for (int64_t i = 0; i < Wp; ++i)
-        if (pad || i < P || i >= P + W) std::memcpy(d + i * Cp, border, Cp);
-      if (pad) continue;
+      if (y < 0 || y >= H) {  // a padding row
+        for (int64_t i = 0; i < Wp; ++i) std::memcpy(d + i * Cp, border, Cp);
+        continue;
+      }
+      for (int64_t i = 0; i < P; ++i) {  // its padding columns
+        std::memcpy(d + i * Cp, border, Cp);
+        std::memcpy(d + (P + W + i) * Cp, border, Cp);
+      }
       const float *src = x + (n * H + y) * W * C;
 #ifdef MMBNN_AMX
       if (amx) {
@@ -2032,8 +2057,7 @@ extern "C" int mmbnn_int8_stem(
 #ifdef MMBNN_AMX
           if (amx) {
             stem_row_amx(a, pairs ? planes2.get() + n * image2 : plane, r,
-                         row.get());
-            stem_hpool_avx512(a, row.get(), h);
+                         row.get(), h);
             continue;
           }
 #endif
