@@ -34,6 +34,7 @@ import copy
 import json
 import logging
 import os
+import random
 import sys
 import tempfile
 import time
@@ -102,15 +103,21 @@ def medians(fns: dict, runs: int, after_switch: dict = None) -> dict:
     function twice in a row and times the second call (the first brings
     back into the caches what the other functions' calls evicted); the
     rounds interleave the functions, so that the machine's load drifts hit
-    all alike. With ``after_switch`` (a dict), the medians of the first
-    calls go there: each function right after the others ran, its weights
-    partly evicted (what this benchmark timed up to 2026-12-05, which
-    favoured the smaller binary weights)."""
+    all alike, each round in a new (seeded) order: a model timed right
+    after torchvision's int8 one was measured 0.2-0.3 ms slower than
+    after another, whatever the warm-up call. With ``after_switch`` (a
+    dict), the medians of the first calls go there: each function right
+    after others ran, its weights partly evicted (what this benchmark
+    timed up to 2026-12-05, which favoured the smaller binary weights)."""
+    order = list(fns)
+    shuffle = random.Random(0).shuffle
     with torch.no_grad():
         times = {name: [] for name in fns}
         firsts = {name: [] for name in fns}
         for _ in range(runs):
-            for name, fn in fns.items():
+            shuffle(order)
+            for name in order:
+                fn = fns[name]
                 for series in (firsts, times):
                     start = time.perf_counter()
                     fn()
