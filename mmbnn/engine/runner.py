@@ -73,7 +73,9 @@ class CheckedRunner(Runner):
     def _load_packed(self, model, filename):
         """A ``.mmbnn`` file (tools/deploy/export.py): the binary layers go on
         the XNOR-popcount kernels with its tensors, BN folded into them unless
-        the config sets ``xnor_fuse = False`` (``tools/test.py --exact``)."""
+        the config sets ``xnor_fuse = False`` (``tools/test.py --exact``);
+        then the model is only evaluated, so its fused stages are frozen
+        (``mmbnn.deploy.freeze``) once everything else is in place."""
         if self._training_start:
             raise CheckpointError(
                 f'{filename!r} is an exported .mmbnn model: it holds sign bits, '
@@ -85,6 +87,8 @@ class CheckedRunner(Runner):
         batches = self.cfg.get('xnor_int8_batches')
         if batches:
             self._int8_float_layers(model, batches)
+        from mmbnn.deploy import freeze
+        freeze(model)
         self._has_loaded = True
         self.logger.info(f'Load XNOR-runtime model from {filename}')
         return dict(meta=meta)
