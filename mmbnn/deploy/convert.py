@@ -17,12 +17,13 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from torch.nn.modules import module as _module_hooks
 
+from mmbnn.models.backbones.bireal_resnet import BiRealResNet
 from mmbnn.models.layers.binary import BinaryConv2d, BinaryLinear
 from mmbnn.models.layers.bireal import (BiRealBasicBlock, BiRealConv,
                                         ShortcutConvModule)
 from mmbnn.ops import native
 from mmbnn.ops.native import select_isa
-from mmbnn.ops.xnor_conv import ConvChain
+from mmbnn.ops.xnor_conv import ChainSequence, ConvChain
 from .int8 import Int8Conv2d
 from .xnor_layers import _BITS, XnorConv2d, XnorLinear, _cached_bits
 
@@ -159,10 +160,71 @@ class _ChainedSequence:
 
 
 # Each chained sequence's prepared chains (their input layout, the state
-# they were made from, the chains), kept out of the module: a copy or an
-# unpickled model prepares its own (the chains hold the addresses of the
-# tensors they were made for).
+# they were made from, the chains), and each chained backbone's stages in
+# one call (the stages' plans, the ``ChainSequence``), kept out of the
+# modules: a copy or an unpickled model prepares its own (the chains hold
+# the addresses of the tensors they were made for).
 _PLANS = weakref.WeakKeyDictionary()
+
+
+class _ChainedBiRealResNet(BiRealResNet):
+    """A ``BiRealResNet`` whose stages all run as chains. Frozen
+    (``freeze``), it runs its stages in one native call (``ChainSequence``)
+    once each stage has prepared its chains for the input the one before
+    gives, where every downsample shortcut runs inside its chain (int8) and
+    no stage has a module hook; else stage by stage."""
+
+    def _run_stages(self, x):
+        stages = self.stages
+        if not self.__dict__.get('_mmbnn_frozen') or self.training or \
+                _module_hooks._global_forward_hooks or \
+                _module_hooks._global_forward_pre_hooks or any(
+                    s._forward_hooks or s._forward_pre_hooks for s in stages):
+            return super()._run_stages(x)
+        plans = tuple(_PLANS.get(stage) for stage in stages)
+        packed = _cached_bits(x)
+        cached = _PLANS.get(self)
+        if cached is None or cached[0] != plans or plans[0][0] != (
+                x.shape, x.stride(), x.dtype, x.device, packed is None,
+                select_isa(), native.threads()):
+            cached = _stage_sequence(stages, plans, x, packed)
+            if cached is None:
+                return super()._run_stages(x)  # (prepares the stages)
+            _PLANS[self] = cached
+        _, sequence, last = cached
+        outs = sequence.run(x, packed, None if sequence.chains[0].shortcut
+                            is not None else x)
+        result = []
+        for i, end in enumerate(last):
+            y, bits = outs[end]
+            setattr(y, _BITS, (bits, y._version))
+            if i in self.out_indices:
+                result.append(y)
+        return tuple(result)
+
+
+def _stage_sequence(stages, plans, x, packed):
+    """(``plans``, the ``ChainSequence`` of all their chains, the index of
+    each stage's last chain) where the stages' prepared chains (``plans``,
+    each stage frozen) follow each other from ``x`` on with no module call
+    between them (every shortcut an identity or inside its chain); else
+    None."""
+    chains, last = [], []
+    layout = (x.shape, x.stride(), x.dtype, x.device, packed is None,
+              select_isa(), native.threads())
+    for stage, plan in zip(stages, plans):
+        if plan is None or plan[0] != layout or \
+                not stage.__dict__.get('_mmbnn_frozen'):
+            return None
+        for shortcut, chain in plan[2]:
+            if shortcut is not None and chain.shortcut is None:
+                return None
+            chains.append(chain)
+        last.append(len(chains) - 1)
+        n, oh, ow, o = chains[-1].last.out_shape
+        layout = (torch.Size((n, o, oh, ow)), (oh * ow * o, 1, ow * o, o),
+                  torch.float32, x.device, False, layout[5], layout[6])
+    return plans, ChainSequence(chains), tuple(last)
 
 
 def _residual(shortcut, x):
@@ -276,10 +338,13 @@ def freeze(model: nn.Module, frozen: bool = True) -> int:
     ``torch.jit.freeze``. Still followed: ``model.train()`` and global
     module hooks (the stage then runs as an unfrozen one would, and
     prepares its chains anew afterwards: a training-mode forward moves the
-    BN statistics). Returns the count of stages (and blocks) set."""
+    BN statistics). A frozen Bi-Real ResNet runs all its stages in one
+    native call once they have prepared their chains (where no module call
+    sits between them: int8 shortcuts, no hooks on the stages). Returns the
+    count of stages, blocks and backbones set."""
     count = 0
     for module in model.modules():
-        if isinstance(module, _ChainedSequence):
+        if isinstance(module, (_ChainedSequence, _ChainedBiRealResNet)):
             module.__dict__['_mmbnn_frozen'] = bool(frozen)
             count += 1
     return count
@@ -300,6 +365,11 @@ def fuse_xnor_blocks(model: nn.Module) -> int:
         chained = _CHAINED.get(type(module))
         if chained is not None and _bireal_sequence(module):
             module.__class__ = chained
+    for module in model.modules():
+        if type(module) is BiRealResNet and all(
+                isinstance(stage, _ChainedSequence)
+                for stage in module.stages):
+            module.__class__ = _ChainedBiRealResNet
     return count
 
 

@@ -68,6 +68,10 @@ def _signatures(lib):
     lib.mmbnn_conv_chain.argtypes = [ctypes.POINTER(_i64), _i64,
                                      ctypes.POINTER(_i64),
                                      ctypes.POINTER(_i64)]
+    lib.mmbnn_conv_chains.restype = _int
+    lib.mmbnn_conv_chains.argtypes = [
+        ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_i64),
+        ctypes.POINTER(ctypes.c_void_p), _i64, ctypes.POINTER(_i64)]
     lib.mmbnn_chain_scratch_bytes.restype = _i64
     lib.mmbnn_chain_scratch_bytes.argtypes = [ctypes.POINTER(_i64), _i64,
                                               ctypes.POINTER(_i64)]

@@ -313,6 +313,17 @@ class ConvChain:
 
     def run(self, x: torch.Tensor, packed: torch.Tensor = None,
             residual: torch.Tensor = None):
+        x = self._input(x, packed, residual)
+        out, bits = self.last.outputs()
+        scratch = torch.empty(self.scratch_bytes, dtype=torch.uint8) \
+            if self.scratch_bytes else None
+        _run_native(self.args, len(self.calls), x, packed, residual, out, bits,
+                    scratch, self.shortcut_args, self.first.isa)
+        return out.permute(0, 3, 1, 2), bits
+
+    def _input(self, x, packed, residual):
+        """``x`` as the native call reads it, after checking what ``run``
+        checks of its input and residual."""
         first = self.first
         if self.shortcut is not None:
             if residual is not None:
@@ -327,12 +338,66 @@ class ConvChain:
             first.check(x, packed, residual)  # raises: not the layout
         if packed is None or self.shortcut is not None:
             x = x.contiguous(memory_format=torch.channels_last)
-        out, bits = self.last.outputs()
+        return x
+
+
+class ChainSequence:
+    """Prepared chains (``ConvChain``) run one after another in one native
+    call (``mmbnn_conv_chains``): a frozen backbone's stages
+    (``deploy.convert``). Each chain after the first reads the one before's
+    output: its sign bits as its packed input, its float output as the
+    input of its shortcut, or as its residual where it has none (checked
+    here). ``run`` takes the first chain's input, bits and residual (as
+    ``ConvChain.run``) and returns each chain's output and bits."""
+
+    def __init__(self, chains):
+        chains = list(chains)
+        for prev, chain in zip(chains, chains[1:]):
+            n, oh, ow, o = prev.last.out_shape
+            first = chain.first
+            if not first.packed_input or first.shape != (n, o, oh, ow) or \
+                    chain.shortcut is None and (
+                        first.residual_shape != (n, o, oh, ow)
+                        or first.residual_stride
+                        != (oh * ow * o, 1, ow * o, o)):
+                raise ValueError("each chain reads the previous one's output")
+        if len({chain.first.isa for chain in chains}) != 1:
+            raise ValueError('the chains run on one instruction set')
+        self.chains, k = chains, len(chains)
+        self.args = (ctypes.c_void_p * k)(
+            *[ctypes.addressof(chain.args) for chain in chains])
+        self.counts = (ctypes.c_int64 * k)(
+            *[len(chain.calls) for chain in chains])
+        self.shortcuts = (ctypes.c_void_p * k)(
+            *[None if chain.shortcut_args is None
+              else ctypes.addressof(chain.shortcut_args) for chain in chains])
+        self.scratch_bytes = max(chain.scratch_bytes for chain in chains)
+
+    def run(self, x: torch.Tensor, packed: torch.Tensor = None,
+            residual: torch.Tensor = None):
+        first = self.chains[0]
+        x = first._input(x, packed, residual)
+        outputs = [chain.last.outputs() for chain in self.chains]
         scratch = torch.empty(self.scratch_bytes, dtype=torch.uint8) \
             if self.scratch_bytes else None
-        _run_native(self.args, len(self.calls), x, packed, residual, out, bits,
-                    scratch, self.shortcut_args, first.isa)
-        return out.permute(0, 3, 1, 2), bits
+        io = (ctypes.c_int64 * (4 + 2 * len(outputs)))(
+            _address(packed),
+            _address(x) if packed is None or first.shortcut is not None
+            else 0, _address(residual), _address(scratch),
+            *[_address(t) for pair in outputs for t in pair])
+        _run_native_chains(self, io)
+        return [(out.permute(0, 3, 1, 2), bits) for out, bits in outputs]
+
+
+def _run_native_chains(sequence, io):
+    """``mmbnn_conv_chains`` on a ``ChainSequence``'s prepared arrays and a
+    call's own addresses ``io``."""
+    if library().mmbnn_conv_chains(sequence.args, sequence.counts,
+                                   sequence.shortcuts, len(sequence.chains),
+                                   io):
+        raise RuntimeError(f'instruction set '
+                           f'{sequence.chains[0].first.isa!r} is not '
+                           f'supported here')
 
 
 def xnor_conv2d(x: torch.Tensor, weight: PackedWeight, stride=(1, 1),

@@ -19,16 +19,22 @@ def _bireal(**kwargs):
 
 
 def _native_call_counts(monkeypatch):
-    """The list of the convs each native call runs, filled as they run."""
+    """The list of the convs each native call runs, filled as they run (a
+    call of several chains: a tuple of each one's count)."""
     from mmbnn.ops import xnor_conv
     counts = []
-    real = xnor_conv._run_native
+    real, real_chains = xnor_conv._run_native, xnor_conv._run_native_chains
 
     def spy(args, count, *rest):
         counts.append(count)
         return real(args, count, *rest)
 
+    def spy_chains(sequence, io):
+        counts.append(tuple(len(c.calls) for c in sequence.chains))
+        return real_chains(sequence, io)
+
     monkeypatch.setattr(xnor_conv, '_run_native', spy)
+    monkeypatch.setattr(xnor_conv, '_run_native_chains', spy_chains)
     return counts
 
 
@@ -180,7 +186,7 @@ def test_frozen_stages_keep_their_plan_until_unfrozen(monkeypatch):
     model = _bireal()
     exact = to_xnor(copy.deepcopy(model), fuse=False)
     fused = to_xnor(copy.deepcopy(model))
-    assert freeze(fused) == 4 + 8  # the stages and their blocks
+    assert freeze(fused) == 4 + 8 + 1  # the stages, blocks and backbone
     counts = _native_call_counts(monkeypatch)
     x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(4))
 
@@ -195,7 +201,7 @@ def test_frozen_stages_keep_their_plan_until_unfrozen(monkeypatch):
             net.stages[1][0][1].norm.running_mean.add_(0.5)
         counts.clear()
         stale = fused(x)
-        assert counts == [4] * 4
+        assert counts == [4] * 4  # (float shortcuts: stage by stage)
         for a, b in zip(stale, first):
             assert a.equal(b)
         moved = exact(x)
@@ -223,6 +229,49 @@ def test_frozen_stages_keep_their_plan_until_unfrozen(monkeypatch):
             net.stages[2][0][0].norm.running_var.mul_(3)
         del fused
         close(twin(x), exact_twin(x))
+
+
+def test_a_frozen_backbone_runs_its_stages_in_one_call(monkeypatch):
+    """With int8 shortcuts (no module between its stages' chains) a frozen
+    Bi-Real ResNet runs all four stages in one native call from its second
+    call on, every stage's output bit for bit the unfrozen model's; a hook
+    on a stage makes it run stage by stage (the hook fires), and a new input
+    size prepares the stages anew, then one call again."""
+    from mmbnn.deploy import freeze, quantize_float_layers
+    from mmbnn.deploy.int8 import _native_int8_isa
+    if _native_int8_isa() is None:
+        pytest.skip('no native int8 path on this CPU')
+    gen = torch.Generator().manual_seed(9)
+    unfrozen = to_xnor(_bireal())
+    quantize_float_layers(unfrozen, [torch.randn(1, 3, 64, 96, generator=gen)
+                                     for _ in range(2)])
+    frozen = copy.deepcopy(unfrozen)
+    freeze(frozen)
+    counts = _native_call_counts(monkeypatch)
+    seen = []
+    with torch.no_grad():
+        for size in ((64, 96), (32, 64)):
+            x = torch.randn(1, 3, *size, generator=gen)
+            counts.clear()
+            frozen(x)  # prepares the stages
+            assert counts == [4] * 4
+            counts.clear()
+            out = frozen(x)
+            assert counts == [(4, 4, 4, 4)]
+            ref = unfrozen(x)
+            assert len(out) == 4
+            for a, b in zip(out, ref):
+                assert a.equal(b)
+        hook = frozen.stages[2].register_forward_hook(
+            lambda *a: seen.append(1))
+        counts.clear()
+        for a, b in zip(frozen(x), ref):
+            assert a.equal(b)
+        assert counts == [4] * 4 and seen == [1]
+        hook.remove()
+        counts.clear()
+        frozen(x)
+        assert counts == [(4, 4, 4, 4)]
 
 
 def test_fused_blocks_keep_other_activations_and_norms_exact():

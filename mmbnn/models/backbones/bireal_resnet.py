@@ -97,7 +97,11 @@ class BiRealResNet(BaseModule):
                 param.requires_grad = False
 
     def forward(self, x):
-        x = self.stem(x)
+        return self._run_stages(self.stem(x))
+
+    def _run_stages(self, x):
+        """The outputs of ``out_indices`` of the stages run on ``x`` (the
+        stem's output)."""
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)

@@ -6,7 +6,7 @@
 #ifndef MMBNN_ABI_H_
 #define MMBNN_ABI_H_
 
-#define MMBNN_ABI_VERSION 14
+#define MMBNN_ABI_VERSION 15
 
 #define MMBNN_ISA_SCALAR 0
 #define MMBNN_ISA_AVX2 1

@@ -953,6 +953,31 @@ extern "C" int mmbnn_conv_chain(const int64_t *args, int64_t count,
   return 0;
 }
 
+// chains prepared chains run one after another in one foreign call (a
+// frozen backbone's stages: mmbnn/deploy/convert.py): chain c > 0 reads
+// chain c - 1's output (its float output as its input, its bits as its
+// packed input, and its float output as its residual where it has no
+// shortcut). args[c], counts[c], shortcuts[c]: chain c's mmbnn_conv_chain
+// arguments; io: the first chain's packed bits, float input and residual,
+// the scratch (the largest of the chains' chain_scratch_bytes: they run one
+// at a time), then each chain's output and bits. Returns 0, or the first
+// failing status.
+extern "C" int mmbnn_conv_chains(const int64_t *const *args,
+                                 const int64_t *counts,
+                                 const int64_t *const *shortcuts,
+                                 int64_t chains, const int64_t *io) {
+  int64_t bits_in = io[0], x = io[1], res = io[2];
+  for (int64_t c = 0; c < chains; ++c) {
+    const int64_t own[6] = {bits_in, x, res, io[4 + 2 * c], io[5 + 2 * c],
+                            io[3]};
+    if (const int status =
+            mmbnn_conv_chain(args[c], counts[c], own, shortcuts[c]))
+      return status;
+    bits_in = own[4], x = own[3], res = own[3];
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 // The machine's ceilings, for the runtime benchmark: a register-only loop of
 // one instruction set's XNOR-popcount step (XOR, popcount, add: what its conv
