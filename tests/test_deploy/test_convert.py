@@ -128,6 +128,20 @@ def test_chained_stages_follow_hooks_modes_and_changes_in_place(monkeypatch):
     check([4] * 4)
 
 
+def _int8_bireal(gen):
+    """The fused Bi-Real ResNet with its full-precision layers in int8
+    (calibrated on two 64 x 96 inputs); skips where this CPU has no native
+    int8 path."""
+    from mmbnn.deploy import quantize_float_layers
+    from mmbnn.deploy.int8 import _native_int8_isa
+    if _native_int8_isa() is None:
+        pytest.skip('no native int8 path on this CPU')
+    model = to_xnor(_bireal())
+    quantize_float_layers(model, [torch.randn(1, 3, 64, 96, generator=gen)
+                                  for _ in range(2)])
+    return model
+
+
 def test_int8_shortcuts_run_inside_their_stage_chain(monkeypatch):
     """With int8 full-precision layers each downsample shortcut (pool,
     quantize, 1x1 conv) runs inside its stage's native call: no
@@ -135,14 +149,9 @@ def test_int8_shortcuts_run_inside_their_stage_chain(monkeypatch):
     same outputs bit for bit as the shortcut module run in Python (a hook on
     it keeps it there, and the hook fires), and the plan follows a hook
     added later."""
-    from mmbnn.deploy import convert, int8, quantize_float_layers
-    from mmbnn.deploy.int8 import _native_int8_isa
-    if _native_int8_isa() is None:
-        pytest.skip('no native int8 path on this CPU')
+    from mmbnn.deploy import convert, int8
     gen = torch.Generator().manual_seed(8)
-    fused = to_xnor(_bireal())
-    quantize_float_layers(fused, [torch.randn(1, 3, 64, 96, generator=gen)
-                                  for _ in range(2)])
+    fused = _int8_bireal(gen)
     hooked = copy.deepcopy(fused)
     seen = []
     for stage in hooked.stages[1:]:
@@ -237,14 +246,9 @@ def test_a_frozen_backbone_runs_its_stages_in_one_call(monkeypatch):
     call on, every stage's output bit for bit the unfrozen model's; a hook
     on a stage makes it run stage by stage (the hook fires), and a new input
     size prepares the stages anew, then one call again."""
-    from mmbnn.deploy import freeze, quantize_float_layers
-    from mmbnn.deploy.int8 import _native_int8_isa
-    if _native_int8_isa() is None:
-        pytest.skip('no native int8 path on this CPU')
+    from mmbnn.deploy import freeze
     gen = torch.Generator().manual_seed(9)
-    unfrozen = to_xnor(_bireal())
-    quantize_float_layers(unfrozen, [torch.randn(1, 3, 64, 96, generator=gen)
-                                     for _ in range(2)])
+    unfrozen = _int8_bireal(gen)
     frozen = copy.deepcopy(unfrozen)
     freeze(frozen)
     counts = _native_call_counts(monkeypatch)
