@@ -179,7 +179,8 @@ class _ChainedBiRealResNet(BiRealResNet):
         if not self.__dict__.get('_mmbnn_frozen') or self.training or \
                 _module_hooks._global_forward_hooks or \
                 _module_hooks._global_forward_pre_hooks or any(
-                    s._forward_hooks or s._forward_pre_hooks for s in stages):
+                    s._forward_hooks or s._forward_pre_hooks
+                    or not s.__dict__.get('_mmbnn_frozen') for s in stages):
             return super()._run_stages(x)
         plans = tuple(_PLANS.get(stage) for stage in stages)
         packed = _cached_bits(x)
@@ -187,7 +188,7 @@ class _ChainedBiRealResNet(BiRealResNet):
         if cached is None or cached[0] != plans or plans[0][0] != (
                 x.shape, x.stride(), x.dtype, x.device, packed is None,
                 select_isa(), native.threads()):
-            cached = _stage_sequence(stages, plans, x, packed)
+            cached = _stage_sequence(plans, x, packed)
             if cached is None:
                 return super()._run_stages(x)  # (prepares the stages)
             _PLANS[self] = cached
@@ -203,18 +204,16 @@ class _ChainedBiRealResNet(BiRealResNet):
         return tuple(result)
 
 
-def _stage_sequence(stages, plans, x, packed):
+def _stage_sequence(plans, x, packed):
     """(``plans``, the ``ChainSequence`` of all their chains, the index of
-    each stage's last chain) where the stages' prepared chains (``plans``,
-    each stage frozen) follow each other from ``x`` on with no module call
-    between them (every shortcut an identity or inside its chain); else
-    None."""
+    each stage's last chain) where the stages' prepared chains (``plans``)
+    follow each other from ``x`` on with no module call between them
+    (every shortcut an identity or inside its chain); else None."""
     chains, last = [], []
     layout = (x.shape, x.stride(), x.dtype, x.device, packed is None,
               select_isa(), native.threads())
-    for stage, plan in zip(stages, plans):
-        if plan is None or plan[0] != layout or \
-                not stage.__dict__.get('_mmbnn_frozen'):
+    for plan in plans:
+        if plan is None or plan[0] != layout:
             return None
         for shortcut, chain in plan[2]:
             if shortcut is not None and chain.shortcut is None:

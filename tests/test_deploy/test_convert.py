@@ -244,8 +244,9 @@ def test_a_frozen_backbone_runs_its_stages_in_one_call(monkeypatch):
     """With int8 shortcuts (no module between its stages' chains) a frozen
     Bi-Real ResNet runs all four stages in one native call from its second
     call on, every stage's output bit for bit the unfrozen model's; a hook
-    on a stage makes it run stage by stage (the hook fires), and a new input
-    size prepares the stages anew, then one call again."""
+    on a stage makes it run stage by stage (the hook fires), as does a
+    stage unfrozen alone, and a new input size prepares the stages anew,
+    then one call again."""
     from mmbnn.deploy import freeze
     gen = torch.Generator().manual_seed(9)
     unfrozen = _int8_bireal(gen)
@@ -276,6 +277,10 @@ def test_a_frozen_backbone_runs_its_stages_in_one_call(monkeypatch):
         counts.clear()
         frozen(x)
         assert counts == [(4, 4, 4, 4)]
+        freeze(frozen.stages[1], False)  # one stage unfrozen: stage by stage
+        counts.clear()
+        frozen(x)
+        assert counts == [4] * 4
 
 
 def test_fused_blocks_keep_other_activations_and_norms_exact():
