@@ -383,15 +383,23 @@ def test_a_fused_module_called_outside_its_fused_case_is_the_plain_one():
     torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
 
 
-def test_a_fused_model_called_from_several_threads_at_once():
+@pytest.mark.parametrize('frozen', [False, True])
+def test_a_fused_model_called_from_several_threads_at_once(frozen):
     """Prepared calls and chains are shared by threads calling one model
     at once (a server's workers): each call passes its own addresses and
     scratch, so every thread gets what a call alone gives. (Before, a
-    prepared call kept its tensors' addresses in its shared array.)"""
+    prepared call kept its tensors' addresses in its shared array.) Also
+    a frozen int8 model, whose stages run in one call."""
     import threading
-    model = to_xnor(_bireal(), fuse=True)
+
+    from mmbnn.deploy import freeze
     gen = torch.Generator().manual_seed(11)
-    inputs = [torch.randn(1, 3, 40, 40, generator=gen) for _ in range(4)]
+    if frozen:
+        model, size = _int8_bireal(gen), (64, 96)
+        freeze(model)
+    else:
+        model, size = to_xnor(_bireal(), fuse=True), (40, 40)
+    inputs = [torch.randn(1, 3, *size, generator=gen) for _ in range(4)]
     with torch.no_grad():
         alone = [model(x) for x in inputs]
     results, errors = {}, []
