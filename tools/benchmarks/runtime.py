@@ -525,7 +525,8 @@ def main(argv=None):
         print(f'binary ResNet-18 on {cores} threads (timed interleaved with '
               f'one): {scaling["binary"]:.2f}x one thread, '
               f'{scaling["binary_int8"]:.2f}x with int8 FP layers, '
-              f'{scaling["frozen"]:.2f}x frozen (torchvision int8: {scaling["int8"]:.2f}x); the popcount '
+              f'{scaling["frozen"]:.2f}x frozen (torchvision int8: '
+              f'{scaling["int8"]:.2f}x); the popcount '
               f'ceiling: {result["ceiling_thread_scaling"][isas[0]]:.2f}x')
     print(f'binary ResNet-18 file: {result["size"]["size_ratio_fp16"]:.1f}x '
           f'smaller than its float32 weights with --fp16, '
