@@ -23,7 +23,7 @@ from mmbnn.models.layers.bireal import (BiRealBasicBlock, BiRealConv,
                                         ShortcutConvModule)
 from mmbnn.ops import native
 from mmbnn.ops.native import select_isa
-from mmbnn.ops.xnor_conv import ChainSequence, ConvChain
+from mmbnn.ops.xnor_conv import ChainSequence, ConvChain, nchw_view
 from .int8 import Int8Conv2d
 from .xnor_layers import _BITS, XnorConv2d, XnorLinear, _cached_bits
 
@@ -93,11 +93,9 @@ class _ChainedSequence:
 
     def forward(self, x):
         isa = select_isa()
-        hooks = _module_hooks._global_forward_hooks or \
-            _module_hooks._global_forward_pre_hooks
+        hooks = _global_hooks()
         packed = _cached_bits(x)
-        layout = (x.shape, x.stride(), x.dtype, x.device, packed is None,
-                  isa, native.threads())
+        layout = _layout(x, packed, isa)
         plan = _PLANS.get(self)
         if plan is not None and plan[0] == layout and not hooks and \
                 self.__dict__.get('_mmbnn_frozen') and not self.training:
@@ -145,10 +143,8 @@ class _ChainedSequence:
             calls = [first.conv._conv_call(
                 x, packed, *first.conv._affine(first.norm), first.norm,
                 residual, True, True, isa)]
-            n = x.shape[0]
             for conv in convs[start + 1:end]:
-                _, oh, ow, o = calls[-1].out_shape
-                calls.append(conv.conv.chained_call((n, o, oh, ow),
+                calls.append(conv.conv.chained_call(calls[-1].out_shape,
                                                     conv.norm, isa))
             layer = _int8_shortcut(first.shortcut)
             pooled = None if layer is None else layer.pooled_call(x)
@@ -177,18 +173,16 @@ class _ChainedBiRealResNet(BiRealResNet):
     def _run_stages(self, x):
         stages = self.stages
         if not self.__dict__.get('_mmbnn_frozen') or self.training or \
-                _module_hooks._global_forward_hooks or \
-                _module_hooks._global_forward_pre_hooks or any(
+                _global_hooks() or any(
                     s._forward_hooks or s._forward_pre_hooks
                     or not s.__dict__.get('_mmbnn_frozen') for s in stages):
             return super()._run_stages(x)
         plans = tuple(_PLANS.get(stage) for stage in stages)
         packed = _cached_bits(x)
+        layout = _layout(x, packed, select_isa())
         cached = _PLANS.get(self)
-        if cached is None or cached[0] != plans or plans[0][0] != (
-                x.shape, x.stride(), x.dtype, x.device, packed is None,
-                select_isa(), native.threads()):
-            cached = _stage_sequence(plans, x, packed)
+        if cached is None or cached[0] != plans or plans[0][0] != layout:
+            cached = _stage_sequence(plans, layout)
             if cached is None:
                 return super()._run_stages(x)  # (prepares the stages)
             _PLANS[self] = cached
@@ -204,14 +198,13 @@ class _ChainedBiRealResNet(BiRealResNet):
         return tuple(result)
 
 
-def _stage_sequence(plans, x, packed):
+def _stage_sequence(plans, layout):
     """(``plans``, the ``ChainSequence`` of all their chains, the index of
     each stage's last chain) where the stages' prepared chains (``plans``)
-    follow each other from ``x`` on with no module call between them
-    (every shortcut an identity or inside its chain); else None."""
+    follow each other from an input of ``layout`` (``_layout``) on with no
+    module call between them (every shortcut an identity or inside its
+    chain); else None."""
     chains, last = [], []
-    layout = (x.shape, x.stride(), x.dtype, x.device, packed is None,
-              select_isa(), native.threads())
     for plan in plans:
         if plan is None or plan[0] != layout:
             return None
@@ -220,10 +213,25 @@ def _stage_sequence(plans, x, packed):
                 return None
             chains.append(chain)
         last.append(len(chains) - 1)
-        n, oh, ow, o = chains[-1].last.out_shape
-        layout = (torch.Size((n, o, oh, ow)), (oh * ow * o, 1, ow * o, o),
-                  torch.float32, x.device, False, layout[5], layout[6])
+        shape, stride = nchw_view(chains[-1].last.out_shape)
+        # (what the stage gives: float32 and its bits, same device, path
+        # and threads)
+        layout = (torch.Size(shape), stride, torch.float32, layout[3],
+                  False, *layout[5:])
     return plans, ChainSequence(chains), tuple(last)
+
+
+def _layout(x, packed, isa):
+    """What a stage's prepared chains are kept for: the input's shape,
+    strides, dtype and device, whether its bits come with it, the
+    instruction set and the thread count."""
+    return (x.shape, x.stride(), x.dtype, x.device, packed is None, isa,
+            native.threads())
+
+
+def _global_hooks():
+    return _module_hooks._global_forward_hooks or \
+        _module_hooks._global_forward_pre_hooks
 
 
 def _residual(shortcut, x):

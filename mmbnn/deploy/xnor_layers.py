@@ -14,7 +14,8 @@ from mmbnn.models.layers.binary import BinaryConv2d, BinaryLinear
 from mmbnn.ops import imb_standardize, native, power_of_two_scale
 from mmbnn.ops.bits import pack_bit_words
 from mmbnn.ops.native import select_isa
-from mmbnn.ops.xnor_conv import ConvCall, PackedWeight, xnor_conv2d
+from mmbnn.ops.xnor_conv import (ConvCall, PackedWeight, nchw_view,
+                                 xnor_conv2d)
 
 __all__ = ['XnorConv2d', 'XnorLinear']
 
@@ -210,16 +211,16 @@ class XnorConv2d(nn.Module):
         return self._prepared(key, alpha, beta, norm,
                               lambda call: call.check(x, packed, residual))
 
-    def chained_call(self, shape, norm, isa) -> ConvCall:
+    def chained_call(self, out_shape, norm, isa) -> ConvCall:
         """The native call of this conv inside a chain (``ConvChain``): on
-        the previous conv's sign bits, of input ``shape`` (N, C, H, W), its
-        float output (channels-last, that shape) added as the residual, the
-        BN ``norm`` folded, clipped, giving its own bits. Cached with
-        ``_conv_call``'s, which a network in the same layout shares; not
-        checked: the chain makes its inputs itself."""
-        n, c, h, w = shape
-        key = (torch.Size(shape), True, (h * w * c, 1, w * c, c),
-               torch.Size(shape), True, True, isa, native.threads())
+        the previous conv's sign bits, its float output (channels-last,
+        ``out_shape`` (N, H, W, C): the previous call's) added as the
+        residual, the BN ``norm`` folded, clipped, giving its own bits.
+        Cached with ``_conv_call``'s, which a network in the same layout
+        shares; not checked: the chain makes its inputs itself."""
+        shape, stride = nchw_view(out_shape)
+        key = (torch.Size(shape), True, stride, torch.Size(shape), True, True,
+               isa, native.threads())
         return self._prepared(key, *self._affine(norm), norm)
 
     def _prepared(self, key, alpha, beta, norm, check=None) -> ConvCall:

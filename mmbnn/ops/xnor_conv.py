@@ -16,7 +16,7 @@ from .bits import pack_bit_words, unpack_bit_words
 from .native import BLOCK, ISA_CODES, library, select_isa
 
 __all__ = ['pack_activations', 'PackedWeight', 'ConvCall', 'ConvChain',
-           'xnor_conv2d']
+           'ChainSequence', 'nchw_view', 'xnor_conv2d']
 
 
 def pack_activations(x: torch.Tensor, groups: int = 1, isa: str = None,
@@ -248,6 +248,27 @@ def _address(t):
     return 0 if t is None else t.data_ptr()
 
 
+def _inputs(x, packed, residual, shortcut):
+    """The first three of a chain call's addresses: the packed input, the
+    float input (read where there are no packed bits, or by a
+    ``shortcut``'s prepared arguments; else 0) and the residual."""
+    return (_address(packed),
+            _address(x) if packed is None or shortcut is not None else 0,
+            _address(residual))
+
+
+def _scratch(nbytes):
+    return torch.empty(nbytes, dtype=torch.uint8) if nbytes else None
+
+
+def nchw_view(out_shape):
+    """The ``(N, O, OH, OW)`` shape and strides of the NCHW view of a
+    channels-last native output of ``out_shape`` ``(N, OH, OW, O)``: what
+    a conv that adds it as its residual was prepared for."""
+    n, oh, ow, o = out_shape
+    return (n, o, oh, ow), (oh * ow * o, 1, ow * o, o)
+
+
 def _run_native(args, count, x, packed, residual, out, bits, scratch,
                 shortcut, isa):
     """``mmbnn_conv_chain``: ``count`` prepared convs (``args``) on the
@@ -256,10 +277,9 @@ def _run_native(args, count, x, packed, residual, out, bits, scratch,
     the last one's outputs into ``out`` and ``bits``, the others' into
     ``scratch``. Each call passes its own addresses: the prepared arrays
     are only read, so threads may share them."""
-    io = (ctypes.c_int64 * 6)(
-        _address(packed),
-        _address(x) if packed is None or shortcut is not None else 0,
-        _address(residual), out.data_ptr(), _address(bits), _address(scratch))
+    io = (ctypes.c_int64 * 6)(*_inputs(x, packed, residual, shortcut),
+                              out.data_ptr(), _address(bits),
+                              _address(scratch))
     if library().mmbnn_conv_chain(args, count, io, shortcut):
         raise RuntimeError(f'instruction set {isa!r} is not supported here')
 
@@ -284,17 +304,16 @@ class ConvChain:
 
     def __init__(self, calls, shortcut=None):
         calls = list(calls)
-        if shortcut is not None:
-            n, oh, ow, o = shortcut.out_shape
-            if calls[0].residual_shape != (n, o, oh, ow) or \
-                    calls[0].residual_stride != (oh * ow * o, 1, ow * o, o):
-                raise ValueError("the shortcut's output is not the first "
-                                 "conv's residual")
+        if shortcut is not None and (calls[0].residual_shape,
+                                     calls[0].residual_stride) != \
+                nchw_view(shortcut.out_shape):
+            raise ValueError("the shortcut's output is not the first conv's "
+                             "residual")
         for prev, call in zip(calls, calls[1:]):
-            n, oh, ow, o = prev.out_shape
-            if not call.packed_input or call.shape != (n, o, oh, ow) or \
-                    call.residual_shape != (n, o, oh, ow) or \
-                    call.residual_stride != (oh * ow * o, 1, ow * o, o):
+            shape, stride = nchw_view(prev.out_shape)
+            if not call.packed_input or call.shape != shape or \
+                    call.residual_shape != shape or \
+                    call.residual_stride != stride:
                 raise ValueError('each conv of a chain reads the previous '
                                  "one's bits and adds its output")
         if any(call.bits_shape is None for call in calls) or \
@@ -315,8 +334,7 @@ class ConvChain:
             residual: torch.Tensor = None):
         x = self._input(x, packed, residual)
         out, bits = self.last.outputs()
-        scratch = torch.empty(self.scratch_bytes, dtype=torch.uint8) \
-            if self.scratch_bytes else None
+        scratch = _scratch(self.scratch_bytes)
         _run_native(self.args, len(self.calls), x, packed, residual, out, bits,
                     scratch, self.shortcut_args, self.first.isa)
         return out.permute(0, 3, 1, 2), bits
@@ -353,13 +371,12 @@ class ChainSequence:
     def __init__(self, chains):
         chains = list(chains)
         for prev, chain in zip(chains, chains[1:]):
-            n, oh, ow, o = prev.last.out_shape
+            shape, stride = nchw_view(prev.last.out_shape)
             first = chain.first
-            if not first.packed_input or first.shape != (n, o, oh, ow) or \
+            if not first.packed_input or first.shape != shape or \
                     chain.shortcut is None and (
-                        first.residual_shape != (n, o, oh, ow)
-                        or first.residual_stride
-                        != (oh * ow * o, 1, ow * o, o)):
+                        first.residual_shape != shape
+                        or first.residual_stride != stride):
                 raise ValueError("each chain reads the previous one's output")
         if len({chain.first.isa for chain in chains}) != 1:
             raise ValueError('the chains run on one instruction set')
@@ -378,12 +395,10 @@ class ChainSequence:
         first = self.chains[0]
         x = first._input(x, packed, residual)
         outputs = [chain.last.outputs() for chain in self.chains]
-        scratch = torch.empty(self.scratch_bytes, dtype=torch.uint8) \
-            if self.scratch_bytes else None
+        scratch = _scratch(self.scratch_bytes)  # (alive through the call)
         io = (ctypes.c_int64 * (4 + 2 * len(outputs)))(
-            _address(packed),
-            _address(x) if packed is None or first.shortcut is not None
-            else 0, _address(residual), _address(scratch),
+            *_inputs(x, packed, residual, first.shortcut),
+            _address(scratch),
             *[_address(t) for pair in outputs for t in pair])
         _run_native_chains(self, io)
         return [(out.permute(0, 3, 1, 2), bits) for out, bits in outputs]

@@ -1374,6 +1374,34 @@ quantize_scaled_avx512(__m512 t, __m512i zp) {
                           _mm512_set1_epi32(255));
 }
 
+// The int8 steps' output transform, 16 channels from o0 (lanes from O on
+// masked off): y = alpha * (float)(sum - zp * wsum) + beta, rounded as the
+// scalar paths round it (each step apart). Its constants, then a pixel's.
+struct Int8Affine {
+  __mmask16 m;
+  __m512i corr;
+  __m512 alpha, beta;
+};
+
+__attribute__((target("avx512f"), always_inline)) static inline Int8Affine
+int8_affine(int zp, const int32_t *wsum, const float *alpha,
+            const float *beta, int64_t o0, int64_t O) {
+  const int64_t left = O - o0;
+  const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
+                                 : (__mmask16)((1u << left) - 1);
+  return {m,
+          _mm512_mullo_epi32(_mm512_set1_epi32(zp),
+                             _mm512_maskz_loadu_epi32(m, wsum + o0)),
+          _mm512_maskz_loadu_ps(m, alpha + o0),
+          _mm512_maskz_loadu_ps(m, beta + o0)};
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+int8_transform(const Int8Affine &t, __m512i sum) {
+  const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(sum, t.corr));
+  return _mm512_add_ps(_mm512_mul_ps(v, t.alpha), t.beta);
+}
+
 __attribute__((target("avx512f"))) static void pool_quantize_row_avx512(
     const PoolInt8 &a, int64_t n, int64_t oy, uint8_t *q) {
   const int64_t Cp = a.Cq * 4;
@@ -1440,22 +1468,13 @@ pool_int8_tile_avx512(const PoolInt8 &a, const uint8_t *q, int64_t ox,
         if (b < nb) acc[p][b] = _mm512_dpbusd_epi32(acc[p][b], x, w[b]);
     }
   }
-  const __m512i zp = _mm512_set1_epi32(a.zp);
   for (int b = 0; b < 4; ++b) {
     if (b >= nb) break;
     const int64_t o0 = (b0 + b) * 16;
-    const int64_t left = a.O - o0;
-    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
-                                   : (__mmask16)((1u << left) - 1);
-    const __m512i ws = _mm512_maskz_loadu_epi32(m, a.wsum + o0);
-    const __m512 al = _mm512_maskz_loadu_ps(m, a.alpha + o0);
-    const __m512 be = _mm512_maskz_loadu_ps(m, a.beta + o0);
-    const __m512i corr = _mm512_mullo_epi32(zp, ws);
-    for (int p = 0; p < PX; ++p) {
-      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[p][b], corr));
-      _mm512_mask_storeu_ps(dst + (ox + p) * a.O + o0, m,
-                            _mm512_add_ps(_mm512_mul_ps(v, al), be));
-    }
+    const Int8Affine t = int8_affine(a.zp, a.wsum, a.alpha, a.beta, o0, a.O);
+    for (int p = 0; p < PX; ++p)
+      _mm512_mask_storeu_ps(dst + (ox + p) * a.O + o0, t.m,
+                            int8_transform(t, acc[p][b]));
   }
 }
 
@@ -1514,21 +1533,13 @@ pool_int8_tile_amx(const PoolInt8 &a, const uint8_t *q, int64_t p0,
   if (nb > 1) _tile_stored(1, acc + 16, 256);
   if (nb > 2) _tile_stored(2, acc + 32, 256);
   if (nb > 3) _tile_stored(3, acc + 48, 256);
-  const __m512i zp = _mm512_set1_epi32(a.zp);
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t o0 = (b0 + b) * 16, left = a.O - o0;
-    const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
-                                   : (__mmask16)((1u << left) - 1);
-    const __m512i corr =
-        _mm512_mullo_epi32(zp, _mm512_maskz_loadu_epi32(m, a.wsum + o0));
-    const __m512 al = _mm512_maskz_loadu_ps(m, a.alpha + o0);
-    const __m512 be = _mm512_maskz_loadu_ps(m, a.beta + o0);
-    for (int64_t p = 0; p < pixels; ++p) {
-      const __m512 v = _mm512_cvtepi32_ps(
-          _mm512_sub_epi32(_mm512_loadu_si512(acc + p * 64 + 16 * b), corr));
-      _mm512_mask_storeu_ps(out + (p0 + p) * a.O + o0, m,
-                            _mm512_add_ps(_mm512_mul_ps(v, al), be));
-    }
+    const int64_t o0 = (b0 + b) * 16;
+    const Int8Affine t = int8_affine(a.zp, a.wsum, a.alpha, a.beta, o0, a.O);
+    for (int64_t p = 0; p < pixels; ++p)
+      _mm512_mask_storeu_ps(
+          out + (p0 + p) * a.O + o0, t.m,
+          int8_transform(t, _mm512_loadu_si512(acc + p * 64 + 16 * b)));
   }
 }
 #undef SHORTCUT_GROUP
@@ -1934,15 +1945,10 @@ __attribute__((target("avx512f"))) static void stem_vpool_avx512(
   // The window's rows of h: slots first, first + 1, ... of the ring,
   // wrapping at pk (no division in the loops below).
   const int64_t first = r0 % a.pk, count = r1 - r0;
-  const __m512i zp = _mm512_set1_epi32(a.zp);
   const __m512 zero = _mm512_setzero_ps();
-  __m512i corr[4];
-  __m512 alpha[4], beta[4];
-  for (int64_t g = 0; g < G; ++g) {
-    corr[g] = _mm512_mullo_epi32(zp, _mm512_loadu_si512(a.wsum + 16 * g));
-    alpha[g] = _mm512_loadu_ps(a.alpha + 16 * g);
-    beta[g] = _mm512_loadu_ps(a.beta + 16 * g);
-  }
+  Int8Affine affine[4];  // O <= 64
+  for (int64_t g = 0; g < G; ++g)
+    affine[g] = int8_affine(a.zp, a.wsum, a.alpha, a.beta, 16 * g, a.O);
   for (int64_t px = 0; px < a.PW; ++px) {
     const int64_t pix = (n * a.PH + py) * a.PW + px;
     float *dst = a.out + pix * a.O;
@@ -1955,8 +1961,7 @@ __attribute__((target("avx512f"))) static void stem_vpool_avx512(
         m = _mm512_max_epi32(m, _mm512_loadu_si512(
                                     hring + slot * hsz + px * a.O + 16 * g));
       }
-      const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(m, corr[g]));
-      const __m512 y = _mm512_add_ps(_mm512_mul_ps(v, alpha[g]), beta[g]);
+      const __m512 y = int8_transform(affine[g], m);
       _mm512_storeu_ps(dst + 16 * g, y);
       word |= (u64)(uint16_t)_mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ)
               << (16 * g);
