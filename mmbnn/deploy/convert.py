@@ -10,7 +10,9 @@ and equal to PyTorch within float rounding (about 1e-6 relative) of the BN
 and the sum. Sequences of such Bi-Real convs (a ResNet stage, a block) then
 run in one native call each run of identity shortcuts (``ConvChain``).
 """
+import sys
 import weakref
+from functools import lru_cache
 
 import torch
 import torch.nn as nn
@@ -24,7 +26,7 @@ from mmbnn.models.layers.bireal import (BiRealBasicBlock, BiRealConv,
 from mmbnn.ops import native
 from mmbnn.ops.native import select_isa
 from mmbnn.ops.xnor_conv import ChainSequence, ConvChain, nchw_view
-from .int8 import Int8Conv2d
+from .int8 import Int8Conv2d, Int8Linear
 from .xnor_layers import _BITS, XnorConv2d, XnorLinear, _cached_bits
 
 __all__ = ['freeze', 'fuse_xnor_blocks', 'to_xnor']
@@ -198,6 +200,67 @@ class _ChainedBiRealResNet(BiRealResNet):
         return tuple(result)
 
 
+class _ChainedClassifier:
+    """An mmpretrain ``ImageClassifier`` (the class this is mixed into,
+    ``_chained_classifier``). Frozen (``freeze``), in eval mode, with no
+    global hooks, where its neck is a 2-D ``GlobalAveragePooling`` and its
+    head a ``LinearClsHead`` whose fc is an ``Int8Linear``, none of them
+    with a module hook: its ``tensor`` and ``predict`` modes run the pool
+    and the fc in one native call on the backbone's last output
+    (``Int8Linear.pooled``: the pool's sums in ``F.avg_pool2d``'s order,
+    within float rounding of the neck's), else as mmpretrain runs them."""
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        fc = _pooled_fc(self) if mode in ('tensor', 'predict') else None
+        if fc is None:
+            return super().forward(inputs, data_samples, mode)
+        feats = self.backbone(inputs)
+        logits = fc.pooled(feats[-1] if isinstance(feats, tuple) else feats)
+        if logits is None:  # (not on this input: the rest of mmpretrain's)
+            feats = self.neck(feats)
+            return self.head(feats) if mode == 'tensor' else \
+                self.head.predict(feats, data_samples)
+        return logits if mode == 'tensor' else \
+            self.head._get_predictions(logits, data_samples)
+
+
+def _pooled_fc(model):
+    """The fc of a ``_ChainedClassifier`` that may run on its backbone's
+    pooled output in one call now (see there), else None."""
+    if not model.__dict__.get('_mmbnn_frozen') or model.training or \
+            _global_hooks():
+        return None
+    kinds = sys.modules['mmpretrain.models']
+    neck, head = model._modules.get('neck'), model._modules.get('head')
+    if type(neck) is not kinds.GlobalAveragePooling or \
+            type(head) is not kinds.LinearClsHead:
+        return None
+    gap, fc = neck._modules['gap'], head._modules['fc']
+    if type(gap) is not nn.AdaptiveAvgPool2d or \
+            gap.output_size not in (1, (1, 1)) or type(fc) is not Int8Linear:
+        return None
+    for module in (neck, gap, head, fc):
+        if module._forward_hooks or module._forward_pre_hooks:
+            return None
+    return fc
+
+
+@lru_cache(maxsize=None)
+def _chained_classifier(kind):
+    """``_ChainedClassifier`` mixed into the classifier class ``kind``,
+    made once (mmpretrain is imported only where a model is one of its
+    classifiers); found by name as this module's attribute (pickle)."""
+    return type(f'_Chained{kind.__name__}', (_ChainedClassifier, kind),
+                {'__module__': __name__})
+
+
+def __getattr__(name):
+    if name == '_ChainedImageClassifier':
+        from mmpretrain.models import ImageClassifier
+        return _chained_classifier(ImageClassifier)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
 def _stage_sequence(plans, layout):
     """(``plans``, the ``ChainSequence`` of all their chains, the index of
     each stage's last chain) where the stages' prepared chains (``plans``)
@@ -347,11 +410,14 @@ def freeze(model: nn.Module, frozen: bool = True) -> int:
     prepares its chains anew afterwards: a training-mode forward moves the
     BN statistics). A frozen Bi-Real ResNet runs all its stages in one
     native call once they have prepared their chains (where no module call
-    sits between them: int8 shortcuts, no hooks on the stages). Returns the
-    count of stages, blocks and backbones set."""
+    sits between them: int8 shortcuts, no hooks on the stages); a frozen
+    mmpretrain classifier its global pool and int8 fc (``Int8Linear``) in
+    another (``_ChainedClassifier``). Returns the count of stages, blocks,
+    backbones and classifiers set."""
     count = 0
     for module in model.modules():
-        if isinstance(module, (_ChainedSequence, _ChainedBiRealResNet)):
+        if isinstance(module, (_ChainedSequence, _ChainedBiRealResNet,
+                               _ChainedClassifier)):
             module.__dict__['_mmbnn_frozen'] = bool(frozen)
             count += 1
     return count
@@ -360,7 +426,10 @@ def freeze(model: nn.Module, frozen: bool = True) -> int:
 def fuse_xnor_blocks(model: nn.Module) -> int:
     """Let the blocks whose conv is an ``XnorConv2d`` (Bi-Real convs, mmcv
     ConvModules) run BN, residual, Hardtanh and the next layer's packing in
-    the kernel. Names and parameters are unchanged. Returns the count."""
+    the kernel, sequences of them as chains (``_ChainedSequence``), and
+    (frozen, ``freeze``) a Bi-Real ResNet's stages and an mmpretrain
+    ``ImageClassifier``'s pool and int8 fc in one call each. Names and
+    parameters are unchanged. Returns the count of blocks."""
     count = 0
     for module in model.modules():
         fused = _FUSED.get(type(module))
@@ -377,6 +446,9 @@ def fuse_xnor_blocks(model: nn.Module) -> int:
                 isinstance(stage, _ChainedSequence)
                 for stage in module.stages):
             module.__class__ = _ChainedBiRealResNet
+    kinds = sys.modules.get('mmpretrain.models')
+    if kinds is not None and type(model) is kinds.ImageClassifier:
+        model.__class__ = _chained_classifier(kinds.ImageClassifier)
     return count
 
 

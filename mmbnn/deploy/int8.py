@@ -68,6 +68,7 @@ class _Int8Layer(nn.Module):
         self.in_scale, self.in_zero_point = activation_qparams(*in_range)
         self.op.scale, self.op.zero_point = activation_qparams(*out_range)
         self.pool = None  # a max-pool on the uint8 output (fuse_max_pools)
+        self._native = None  # the native path's weights, made on first use
 
     def forward(self, x):
         return self._dequantize(self._quantized_op(x))
@@ -81,6 +82,13 @@ class _Int8Layer(nn.Module):
         q = torch.quantize_per_tensor(x.float(), self.in_scale,
                                       self.in_zero_point, torch.quint8)
         return self.op(q)
+
+    def _int8_weights(self):
+        """The op's weights for the library's int8 path
+        (``_native_weights``), made on first use."""
+        if self._native is None:
+            self._native = _native_weights(self.op, self.in_scale)
+        return self._native
 
     def _dequantize(self, y):
         if self.pool is not None:
@@ -116,7 +124,6 @@ class Int8Conv2d(_Int8Layer):
                         bias=conv.bias is not None)
         super().__init__(op, conv, in_range, out_range)
         self.pre_pool = None  # a 2x2 average pool before it (fuse_avg_pools)
-        self._native = None  # the native path's weights, made on first use
         self._stem = None  # the same, laid out for int8_stem
 
     def _dequantize(self, y):
@@ -146,7 +153,7 @@ class Int8Conv2d(_Int8Layer):
         isa = self._pooled_path(x)
         if isa is None:
             return super().forward(self.pre_pool(x))
-        return pooled_int8_conv(x, *self._native, self.in_scale,
+        return pooled_int8_conv(x, *self._int8_weights(), self.in_scale,
                                 self.in_zero_point, isa)
 
     def _pooled_path(self, x):
@@ -158,8 +165,6 @@ class Int8Conv2d(_Int8Layer):
                 self.pre_pool.ceil_mode and (x.shape[2] % 2 or x.shape[3] % 2)):
             # (ceil_mode pools an odd edge's last row or column alone)
             return None
-        if self._native is None:
-            self._native = _native_weights(self.op, self.in_scale)
         return isa
 
     def pooled_call(self, x):
@@ -168,7 +173,8 @@ class Int8Conv2d(_Int8Layer):
         ``x``."""
         isa = None if self.pre_pool is None else self._pooled_path(x)
         return None if isa is None else PooledInt8Call(
-            x.shape, self._native, self.in_scale, self.in_zero_point, isa)
+            x.shape, self._int8_weights(), self.in_scale,
+            self.in_zero_point, isa)
 
     def _stem_args(self, x):
         """``int8_stem``'s arguments after ``x`` where it runs this layer
@@ -408,19 +414,25 @@ class PooledInt8Call:
 def pooled_int8_conv(x: torch.Tensor, weight: torch.Tensor,
                      weight_sum: torch.Tensor, alpha: torch.Tensor,
                      beta: torch.Tensor, in_scale: float, in_zero_point: int,
-                     isa: str, amx: bool = True) -> torch.Tensor:
+                     isa: str, amx: bool = True,
+                     pool: int = 2) -> torch.Tensor:
     """``alpha * (conv1x1(q, w) - in_zero_point * weight_sum) + beta`` with
-    ``q`` the 2x2 average pool (stride 2) of ``x`` [N, C, H, W] quantized as
-    ``torch.quantize_per_tensor(pool, in_scale, in_zero_point, quint8)``,
-    in one native pass (``mmbnn_pool_int8_conv``; on ``avx512`` the conv
-    runs on AMX where the CPU has it, ``amx``, and ``C`` is a multiple of
-    64: the same sums); ``weight``: int8 in the layout of
-    ``_native_weights``. Returns float32 [N, O, H // 2, W // 2],
+    ``q`` the ``pool`` x ``pool`` average pool (stride ``pool``: 2 for a
+    downsample shortcut; the input's size for a global pool before a
+    linear layer) of ``x`` [N, C, H, W], as ``F.avg_pool2d`` computes it,
+    quantized as ``torch.quantize_per_tensor(pool, in_scale, in_zero_point,
+    quint8)``, in one native pass (``mmbnn_pool_int8_conv``; on ``avx512``
+    the conv runs on AMX where the CPU has it, ``amx``, and ``C`` is a
+    multiple of 64: the same sums); ``weight``: int8 in the layout of
+    ``_native_weights``. Returns float32 [N, O, H // pool, W // pool],
     channels-last."""
     n, c, h, w = x.shape
+    if pool < 1:
+        raise ValueError(f'a pool of {pool} pixels')
     x = x.float().contiguous(memory_format=torch.channels_last)
-    return _native_int8(x, (n, h, w, c), 2, weight, weight_sum, alpha, beta,
-                        in_scale, in_zero_point, isa, amx).permute(0, 3, 1, 2)
+    return _native_int8(x, (n, h, w, c), pool, weight, weight_sum, alpha,
+                        beta, in_scale, in_zero_point, isa,
+                        amx).permute(0, 3, 1, 2)
 
 
 def int8_linear(x: torch.Tensor, weight: torch.Tensor,
@@ -469,17 +481,30 @@ class Int8Linear(_Int8Layer):
         op = nnq.Linear(linear.in_features, linear.out_features,
                         bias_=linear.bias is not None)
         super().__init__(op, linear, in_range, out_range)
-        self._native = None  # the native path's weights, made on first use
 
     def forward(self, x):
         isa = _native_int8_isa()
         if isa is None or x.device.type != 'cpu' or x.dim() < 1 or \
                 x.shape[-1] != self.op.in_features:
             return super().forward(x)
-        if self._native is None:
-            self._native = _native_weights(self.op, self.in_scale)
-        return int8_linear(x, *self._native, self.in_scale,
+        return int8_linear(x, *self._int8_weights(), self.in_scale,
                            self.in_zero_point, isa)
+
+    def pooled(self, x):
+        """The layer on the global average pool of ``x`` [N, C, S, S] (the
+        mean of each channel as ``F.avg_pool2d(x, S)`` computes it: within
+        float rounding of ``adaptive_avg_pool2d``'s) in one native pass
+        (``pooled_int8_conv`` with ``pool = S``), [N, O]; None where the
+        library's int8 path does not run here or on ``x`` (not a square
+        float CPU map of ``in_features`` channels)."""
+        isa = _native_int8_isa()
+        if isa is None or x.device.type != 'cpu' or x.dim() != 4 or \
+                x.shape[1] != self.op.in_features or \
+                x.shape[2] != x.shape[3] or x.shape[2] < 1:
+            return None
+        return pooled_int8_conv(x, *self._int8_weights(), self.in_scale,
+                                self.in_zero_point, isa,
+                                pool=x.shape[2]).view(x.shape[0], -1)
 
 
 def use_int8_engine() -> str:

@@ -73,6 +73,14 @@ class XnorConv2d(nn.Module):
                              else None)
         self._cache = {}
 
+    def __getstate__(self):
+        """Without the prepared native calls (they hold the addresses of
+        this module's tensors): a copy or an unpickled module prepares its
+        own, and a model that has run pickles."""
+        state = self.__dict__.copy()
+        state['_cache'] = {}
+        return state
+
     @classmethod
     def from_binary(cls, layer: BinaryConv2d) -> 'XnorConv2d':
         """The inference twin of a fully binary ``BinaryConv2d``."""

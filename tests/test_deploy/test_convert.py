@@ -283,6 +283,110 @@ def test_a_frozen_backbone_runs_its_stages_in_one_call(monkeypatch):
         assert counts == [4] * 4
 
 
+def test_a_frozen_classifier_runs_its_pool_and_int8_fc_in_one_call(
+        monkeypatch):
+    """A frozen mmpretrain classifier with an int8 fc computes its logits
+    from the backbone's last output in one native call
+    (``Int8Linear.pooled``): bit for bit the pool as ``F.avg_pool2d`` sums
+    it, quantized, times the int8 weights (computed here from the same
+    features), and the unfrozen model's (the neck's adaptive pool, then the
+    fc) within what one input step in every channel can move a logit;
+    ``predict`` scores those logits. A hook on the head (it fires), a
+    non-square input, a global hook, training mode and unfreezing run
+    mmpretrain's neck and head: the unfrozen outputs, exactly. The class
+    made for it is found by name (pickle)."""
+    import pickle
+    import warnings
+
+    import torch.nn.functional as F
+
+    from mmbnn.deploy import convert, freeze, quantize_float_layers
+    from mmbnn.deploy.int8 import Int8Linear, _native_int8_isa
+    from mmbnn.models import build_model
+    from toy import TOY_CLASSIFIER
+    if _native_int8_isa() is None:
+        pytest.skip('no native int8 path on this CPU')
+    cfg = copy.deepcopy(TOY_CLASSIFIER)
+    cfg['backbone']['base_channels'] = 16  # 64 channels: AMX where it is
+    cfg['head'].update(in_channels=64, num_classes=40)
+    torch.manual_seed(0)
+    model = to_xnor(randomize_norms(build_model(cfg, scope='mmpretrain'),
+                                    seed=3))
+    gen = torch.Generator().manual_seed(11)
+    quantize_float_layers(model, [torch.randn(2, 3, 16, 16, generator=gen)
+                                  for _ in range(2)],
+                          lambda m, b: m(b, mode='tensor'))
+    fc = model.head.fc
+    assert type(fc) is Int8Linear
+    frozen = copy.deepcopy(model)
+    assert freeze(frozen) == 3 + 9 + 1 + 1  # stages, blocks, backbone, head
+    assert type(frozen) is convert._ChainedImageClassifier
+    assert pickle.loads(pickle.dumps(type(frozen))) is type(frozen)
+    calls = []
+    real = Int8Linear.pooled
+    monkeypatch.setattr(Int8Linear, 'pooled',
+                        lambda self, x: calls.append(x.shape) or real(self, x))
+    x = torch.randn(3, 3, 16, 16, generator=gen)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # quantized tensors deprecated
+        logits = frozen(x, mode='tensor')
+        assert calls == [(3, 64, 4, 4)]
+        feats = frozen.backbone(x)[-1]
+        q = torch.quantize_per_tensor(
+            F.avg_pool2d(feats, 4).flatten(1), fc.in_scale, fc.in_zero_point,
+            torch.quint8).int_repr().long()
+        wq = fc.op.weight().int_repr().long()
+        alpha = (fc.in_scale * fc.op.weight().q_per_channel_scales()).float()
+        expected = (q @ wq.T - fc.in_zero_point * wq.sum(1)).float() * \
+            alpha + fc.op.bias()
+        assert torch.equal(logits, expected)
+        ref = model(x, mode='tensor')
+        bound = (alpha * wq.abs().sum(1)).max().item()
+        torch.testing.assert_close(logits, ref, rtol=0, atol=bound)
+        predicted = frozen(x, mode='predict')
+        assert len(calls) == 2
+        for sample, row in zip(predicted, expected):
+            torch.testing.assert_close(sample.pred_score, row.softmax(0))
+            assert sample.pred_label.item() == row.argmax().item()
+        seen = []
+        hook = frozen.head.register_forward_hook(lambda *a: seen.append(1))
+        assert frozen(x, mode='tensor').equal(ref) and seen == [1]
+        hook.remove()
+        handle = nn.modules.module.register_module_forward_hook(
+            lambda *a: None)
+        assert frozen(x, mode='tensor').equal(ref)
+        handle.remove()
+        freeze(frozen, False)
+        assert frozen(x, mode='tensor').equal(ref)
+        assert len(calls) == 2
+        freeze(frozen)
+        wide = torch.randn(2, 3, 16, 20, generator=gen)
+        assert frozen(wide, mode='tensor').equal(model(wide, mode='tensor'))
+        assert calls[2:] == [(2, 64, 4, 5)]  # (not square: declined)
+        frozen.train()
+        frozen(x, mode='tensor')
+        assert len(calls) == 3
+
+
+def test_a_fused_model_that_ran_pickles():
+    """A fused, frozen model that has run pickles without its prepared
+    native calls (they hold the addresses of its tensors): the unpickled
+    one prepares its own and gives the same outputs, bit for bit."""
+    import pickle
+
+    from mmbnn.deploy import freeze
+    fused = to_xnor(_bireal())
+    freeze(fused)
+    x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        fused(x)
+        out = fused(x)
+        twin = pickle.loads(pickle.dumps(fused))
+        for _ in range(2):
+            for a, b in zip(twin(x), out):
+                assert a.equal(b)
+
+
 def test_fused_blocks_keep_other_activations_and_norms_exact():
     """A Hardtanh other than [-1, 1] is applied after the kernel, not as its
     clip; BN without affine parameters folds too."""

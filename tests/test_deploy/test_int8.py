@@ -149,10 +149,11 @@ def int8_paths():
     return [isa for isa in ('avx512', 'scalar') if _int8_path(isa)]
 
 
-@pytest.mark.parametrize('shape', [(1, 64, 8, 12, 128), (2, 6, 7, 9, 24),
-                                   (1, 20, 10, 10, 40), (1, 3, 4, 4, 1),
-                                   (2, 128, 11, 14, 40), (1, 192, 6, 6, 80)])
-def test_pooled_int8_conv_is_exact(shape):
+@pytest.mark.parametrize('shape,pool', [
+    ((1, 64, 8, 12, 128), 2), ((2, 6, 7, 9, 24), 2), ((1, 20, 10, 10, 40), 2),
+    ((1, 3, 4, 4, 1), 2), ((2, 128, 11, 14, 40), 2), ((1, 192, 6, 6, 80), 2),
+    ((1, 512, 7, 7, 1000), 7), ((3, 64, 5, 5, 24), 5), ((2, 20, 9, 10, 40), 3)])
+def test_pooled_int8_conv_is_exact(shape, pool):
     """The native pool + quantize + 1x1 int8 conv on every path gives bit
     for bit what PyTorch's ops give on the same steps: avg_pool2d,
     quantize_per_tensor (its uint8 values), the integer products summed
@@ -160,7 +161,9 @@ def test_pooled_int8_conv_is_exact(shape):
     channel counts that are not multiples of 4 (inputs) or 16 (outputs),
     odd sizes (the last row and column dropped), a batch of 2; on AVX-512
     with AMX and without (channel counts in 64s: the AMX tiles, with pixel
-    counts not in 16s and output blocks not in 4s)."""
+    counts not in 16s and output blocks not in 4s). Pools: 2x2 (a
+    downsample shortcut), 3x3, and the whole map (a global pool before a
+    classifier's fc: ResNet-18's 7x7 x 512 -> 1000)."""
     paths = int8_paths()
     if not paths:
         pytest.skip('no native library')
@@ -168,7 +171,7 @@ def test_pooled_int8_conv_is_exact(shape):
     torch.manual_seed(c + o)
     conv = nn.Conv2d(c, o, 1)
     x = torch.randn(n, c, h, w) * 2 + 0.3
-    pooled = F.avg_pool2d(x, 2)
+    pooled = F.avg_pool2d(x, pool)
     # The input range narrower than the values: some saturate at 0 / 255.
     layer = Int8Conv2d(conv, (pooled.min().item() / 4,
                               pooled.max().item() / 4), (-5, 5))
@@ -187,9 +190,12 @@ def test_pooled_int8_conv_is_exact(shape):
                 ).float() * alpha + conv.bias.detach().view(1, -1, 1, 1)
     for isa, amx in [(isa, amx) for isa in paths for amx in (True, False)]:
         y = pooled_int8_conv(x, *weights, layer.in_scale,
-                             layer.in_zero_point, isa, amx)
-        assert y.shape == (n, o, h // 2, w // 2)
+                             layer.in_zero_point, isa, amx, pool)
+        assert y.shape == (n, o, h // pool, w // pool)
         assert torch.equal(y, expected), (isa, amx)
+    with pytest.raises(ValueError, match='a pool of 0 pixels'):
+        pooled_int8_conv(x, *weights, layer.in_scale, layer.in_zero_point,
+                         paths[0], pool=0)
 
 
 @pytest.mark.parametrize('shape', [(1, 512, 1000), (3, 20, 10), (37, 128, 40),

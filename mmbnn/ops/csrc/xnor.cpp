@@ -1301,11 +1301,14 @@ __attribute__((target("amx-tile"))) static void amx_tiles_off() {
 
 // ---------------------------------------------------------------------------
 // The int8 runtime's downsample shortcut in one pass (deploy/int8.py,
-// docs/deploy.md): a 2x2 average pool (stride 2) of a channels-last float
-// input [N, H, W, C], quantized to uint8 as PyTorch's quantize_per_tensor
+// docs/deploy.md): an f x f average pool (stride f: f = 2 for a downsample
+// shortcut, 1 for none: a linear layer, the input's size: a global pool
+// before a linear layer) of a channels-last float input [N, H, W, C], each
+// window summed row by row in float and divided by its area, as PyTorch's
+// avg_pool2d does, quantized to uint8 as PyTorch's quantize_per_tensor
 // does (round-half-even of x * (1 / scale), + zero point, clamped to
 // 0..255), then a 1x1 conv with int8 weights: out[o] = alpha[o] * (float)(
-// sum_c q[c] w[o][c] - zp * wsum[o]) + beta[o], float32 [N, H/2, W/2, O].
+// sum_c q[c] w[o][c] - zp * wsum[o]) + beta[o], float32 [N, H/f, W/f, O].
 // The integer sum is exact on every path (|sum| < 2^24 for C <= 512), and the
 // transform rounds the same on each, so the paths agree bit for bit.
 // Weights: [ceil(O/16)][Cq = ceil(C/4)][16 channels][4 inputs] int8, zero in
@@ -1326,7 +1329,7 @@ extern "C" int mmbnn_int8_supported(int isa) {
 
 struct PoolInt8 {
   const float *x;
-  int64_t f;  // the pool: 2 (2x2, stride 2) or 1 (none)
+  int64_t f;  // the pool: f x f, stride f (1: none)
   int64_t H, W, C, OH, OW, O, Cq;
   const int8_t *w;
   const int32_t *wsum;
@@ -1348,15 +1351,17 @@ static inline uint8_t quantize_u8(float v, float inv, int zp) {
 static void pool_quantize_row(const PoolInt8 &a, int64_t n, int64_t oy,
                               uint8_t *q) {
   const int64_t Cp = a.Cq * 4;
+  const float area = (float)(a.f * a.f);
   for (int64_t ox = 0; ox < a.OW; ++ox) {
     const float *p = a.x + ((n * a.H + a.f * oy) * a.W + a.f * ox) * a.C;
-    const float *r = p + a.W * a.C;  // the row below
     uint8_t *d = q + ox * Cp;
     for (int64_t c = 0; c < a.C; ++c) {
-      // PyTorch's order: the window's sum row by row, then divided (by 4:
-      // exact, as the vector path's multiply by 0.25).
-      const float v = a.f == 1 ? p[c]
-                      : (((p[c] + p[a.C + c]) + r[c]) + r[a.C + c]) / 4.0f;
+      // PyTorch's order: the window's sum row by row, then divided.
+      float v = p[c];
+      for (int64_t dy = 0; dy < a.f; ++dy)
+        for (int64_t dx = dy ? 0 : 1; dx < a.f; ++dx)
+          v += p[(dy * a.W + dx) * a.C + c];
+      if (a.f > 1) v /= area;
       d[c] = quantize_u8(v, a.inv_scale, a.zp);
     }
     for (int64_t c = a.C; c < Cp; ++c) d[c] = 0;
@@ -1405,23 +1410,22 @@ int8_transform(const Int8Affine &t, __m512i sum) {
 __attribute__((target("avx512f"))) static void pool_quantize_row_avx512(
     const PoolInt8 &a, int64_t n, int64_t oy, uint8_t *q) {
   const int64_t Cp = a.Cq * 4;
-  const __m512 quarter = _mm512_set1_ps(0.25f), inv = _mm512_set1_ps(a.inv_scale);
+  const __m512 area = _mm512_set1_ps((float)(a.f * a.f));
+  const __m512 inv = _mm512_set1_ps(a.inv_scale);
   const __m512i zp = _mm512_set1_epi32(a.zp);
   for (int64_t ox = 0; ox < a.OW; ++ox) {
     const float *p = a.x + ((n * a.H + a.f * oy) * a.W + a.f * ox) * a.C;
-    const float *r = p + a.W * a.C;
     uint8_t *d = q + ox * Cp;
     for (int64_t c = 0; c < Cp; c += 16) {
       const int64_t left = a.C - c;
       const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF
                           : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
       __m512 s = _mm512_maskz_loadu_ps(m, p + c);
-      if (a.f == 2) {
-        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, p + a.C + c));
-        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + c));
-        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, r + a.C + c));
-        s = _mm512_mul_ps(s, quarter);
-      }
+      for (int64_t dy = 0; dy < a.f; ++dy)
+        for (int64_t dx = dy ? 0 : 1; dx < a.f; ++dx)
+          s = _mm512_add_ps(
+              s, _mm512_maskz_loadu_ps(m, p + (dy * a.W + dx) * a.C + c));
+      if (a.f > 1) s = _mm512_div_ps(s, area);
       const __m512i v = _mm512_maskz_mov_epi32(  // padding channels 0
           m, quantize_scaled_avx512(_mm512_mul_ps(s, inv), zp));
       const int64_t bytes = std::min<int64_t>(16, Cp - c);
@@ -1571,7 +1575,7 @@ static void pool_int8_amx(const PoolInt8 &a, int64_t N, float *out,
 }
 #endif
 
-// pool: 2, or 1 for no pool (an int8 linear layer: H = W = 1, a row of x
+// pool: f >= 1 (above; 1 for an int8 linear layer: H = W = 1, a row of x
 // an image). Where AMX is usable and amx is 1, the AVX-512 path runs the
 // conv on it (C a multiple of 64); the sums, and so the outputs, are the
 // same.
@@ -1582,7 +1586,7 @@ extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
                                     const float *alpha, const float *beta,
                                     float *out, int pool, int amx, int isa,
                                     int threads) {
-  if (!mmbnn_int8_supported(isa) || (pool != 1 && pool != 2)) return -1;
+  if (!mmbnn_int8_supported(isa) || pool < 1) return -1;
   PoolInt8 a{x, pool, H, W, C, H / pool, W / pool, O, (C + 3) / 4, w, wsum,
              inv_scale, zp, alpha, beta};
 #ifdef MMBNN_AMX
@@ -1814,14 +1818,32 @@ static void stem_vpool(const StemArgs &a, const int32_t *hring, int64_t n,
 
 #ifdef MMBNN_AMX
 // One row of the quantized plane: W pixels of C floats to Cp bytes each
-// (zeros after the C), via tmp (W * C + 64 bytes).
+// (zeros after the C), via tmp (W * C + 64 bytes): 64 values a step
+// quantized to int32 (quantize_u8's rounding; no clamp to [0, 255] there:
+// the saturating packs to int16 and then to uint8 give it) and put back in
+// order (the packs interleave the four vectors a 128-bit lane at a time).
 __attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static void
 stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
                   float inv_scale, int zp, uint8_t *tmp, uint8_t *d) {
   const int64_t n = W * C;
   const __m512 inv = _mm512_set1_ps(inv_scale);
+  const __m512 lo = _mm512_set1_ps(-1e9f), hi = _mm512_set1_ps(1e9f);
   const __m512i z = _mm512_set1_epi32(zp);
-  for (int64_t i = 0; i < n; i += 16) {
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
+                                          14, 3, 7, 11, 15);
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512i v[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m512 t = _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * k), inv);
+      v[k] = _mm512_add_epi32(
+          _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(t, lo), hi)), z);
+    }
+    const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]),
+                                              _mm512_packs_epi32(v[2], v[3]));
+    _mm512_storeu_si512(tmp + i, _mm512_permutexvar_epi32(order, bytes));
+  }
+  for (; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF
                                     : (__mmask16)((1u << (n - i)) - 1);
     _mm512_mask_cvtepi32_storeu_epi8(
@@ -1829,10 +1851,11 @@ stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
                         _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), inv),
                         z));
   }
-  // Spread: 64 / Cp pixels a 64-byte store, their C bytes each first.
+  // Spread: 64 / Cp pixels a 64-byte store, their C bytes each first (Cp a
+  // power of two).
   __mmask64 keep = 0;
-  for (int64_t i = 0; i < 64; ++i)
-    if (i % Cp < C) keep |= (__mmask64)1 << i;
+  for (int64_t b = 0; b < 64; ++b)
+    if ((b & (Cp - 1)) < C) keep |= (__mmask64)1 << b;
   const int64_t per = 64 / Cp;
   for (int64_t x = 0; x < W; x += per) {
     const int64_t left = std::min<int64_t>(per, W - x);
