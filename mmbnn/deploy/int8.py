@@ -504,7 +504,7 @@ class Int8Linear(_Int8Layer):
             return None
         return pooled_int8_conv(x, *self._int8_weights(), self.in_scale,
                                 self.in_zero_point, isa,
-                                pool=x.shape[2]).view(x.shape[0], -1)
+                                pool=x.shape[2]).flatten(1)
 
 
 def use_int8_engine() -> str:
