@@ -152,7 +152,8 @@ def int8_paths():
 @pytest.mark.parametrize('shape,pool', [
     ((1, 64, 8, 12, 128), 2), ((2, 6, 7, 9, 24), 2), ((1, 20, 10, 10, 40), 2),
     ((1, 3, 4, 4, 1), 2), ((2, 128, 11, 14, 40), 2), ((1, 192, 6, 6, 80), 2),
-    ((1, 512, 7, 7, 1000), 7), ((3, 64, 5, 5, 24), 5), ((2, 20, 9, 10, 40), 3)])
+    ((1, 512, 7, 7, 1000), 7), ((3, 64, 5, 5, 24), 5),
+    ((2, 20, 9, 10, 40), 3)])
 def test_pooled_int8_conv_is_exact(shape, pool):
     """The native pool + quantize + 1x1 int8 conv on every path gives bit
     for bit what PyTorch's ops give on the same steps: avg_pool2d,

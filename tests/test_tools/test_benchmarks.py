@@ -6,8 +6,10 @@ benchmark is not a test of speed)."""
 import json
 import os.path as osp
 import re
+import sys
 import time
 
+import pytest
 
 from conftest import ROOT, tool
 
@@ -64,6 +66,37 @@ def _runtime_module():
     runtime = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runtime)
     return runtime
+
+
+def test_runtime_benchmark_avx2_only_runs_with_every_library_on_avx2(
+        monkeypatch):
+    """``--avx2-only`` runs the benchmark again, with its own arguments, in
+    a child process with ``AVX2_ONLY``'s variables set; in such a process
+    PyTorch's ATen kernels and this library's path are AVX2."""
+    import subprocess
+
+    from mmbnn.ops import native
+    if 'avx2' not in native.available_isas():
+        pytest.skip('this CPU has no AVX2 path')
+    runtime = _runtime_module()
+    calls = []
+    monkeypatch.setattr(subprocess, 'call',
+                        lambda cmd, env: calls.append((cmd, env)) or 3)
+    for key in runtime.AVX2_ONLY:
+        monkeypatch.delenv(key, raising=False)
+    args = ['--avx2-only', '--quick', '--runs', '2']
+    assert runtime.main(args) == 3  # (the child's exit status)
+    (cmd, env), = calls
+    assert cmd[1:] == [osp.join(ROOT, 'tools', 'benchmarks', 'runtime.py'),
+                       *args]
+    assert {k: env[k] for k in runtime.AVX2_ONLY} == {
+        'MMBNN_ISA': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2',
+        'FBGEMM_ENABLE_INSTRUCTIONS': 'AVX2', 'ATEN_CPU_CAPABILITY': 'avx2'}
+    child = subprocess.run(
+        [sys.executable, '-c', 'import torch; from mmbnn.ops.native import '
+         'select_isa; print(torch.backends.cpu.get_cpu_capability(), '
+         'select_isa())'], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert child.stdout.split()[-2:] == ['AVX2', 'avx2'], child.stderr
 
 
 def test_runtime_benchmark_times_each_function_in_its_steady_state():

@@ -5,6 +5,7 @@ calls in a row, the rounds interleaved (``medians``). docs/deploy.md has
 the figures.
 
     python tools/benchmarks/runtime.py [--runs 30] [--json OUT] [--quick]
+                                       [--avx2-only]
 
 (a) every 3x3 binary conv shape of ResNet-18 at 224 px, sign packing of the
 float input included, against torch's float32 conv (the faster of NCHW and
@@ -28,6 +29,12 @@ of its path's ceiling (one core's, or all cores' on all threads). The whole
 binary ResNet-18 is also timed against torchvision's
 int8 ResNet-18 (fused, calibrated on random input, PyTorch's int8 engine
 for the CPU), with its time broken down by part.
+
+``--avx2-only`` runs it again in a process whose libraries are all held to
+AVX2 (``AVX2_ONLY``: this library's kernels, oneDNN's and fbgemm's, which
+run PyTorch's float and int8 convs, and ATen's own): an AVX2-only CPU
+emulated on this one, for the issue's AVX2 goals where no such machine is
+at hand (the clock, caches and memory stay this machine's).
 """
 import argparse
 import copy
@@ -71,6 +78,10 @@ CONFIGS = dict(
     ssd300='configs/bnn_ssd300_voc.py',
     ssd300_fp='configs/ssd300_vgg16bn_fp_voc.py')
 
+
+# What --avx2-only sets: each library reads its variable when it loads.
+AVX2_ONLY = dict(MMBNN_ISA='avx2', ONEDNN_MAX_CPU_ISA='AVX2',
+                 FBGEMM_ENABLE_INSTRUCTIONS='AVX2', ATEN_CPU_CAPABILITY='avx2')
 
 # /proc/cpuinfo flags worth naming (x86 "flags", ARM "Features").
 FLAGS = dict(avx2='avx2', avx512f='avx512f', avx512_vpopcntdq='avx512_vpopcntdq',
@@ -444,7 +455,16 @@ def main(argv=None):
     parser.add_argument('--json', help='write the figures here')
     parser.add_argument('--quick', action='store_true',
                         help='layers and ResNet-18 only, one thread')
+    parser.add_argument('--avx2-only', action='store_true',
+                        help='hold every library to AVX2 (an AVX2-only CPU '
+                        'emulated on this one; see AVX2_ONLY)')
     args = parser.parse_args(argv)
+    avx2_only = all(os.environ.get(k) == v for k, v in AVX2_ONLY.items())
+    if args.avx2_only and not avx2_only:
+        import subprocess
+        argv = sys.argv[1:] if argv is None else argv
+        return subprocess.call([sys.executable, os.path.abspath(__file__),
+                                *argv], env={**os.environ, **AVX2_ONLY})
     isas = [i for i in native.available_isas() if i != 'reference']
     if os.environ.get('MMBNN_ISA'):
         isas = [native.select_isa()]
@@ -452,9 +472,13 @@ def main(argv=None):
     cores = os.cpu_count() or 1
     info = machine(1 if args.quick else cores)
     result = dict(isa=isas[0], isas=isas, cpu_count=cores, runs=args.runs,
-                  machine=info, threads={})
+                  machine=info, threads={}, avx2_only=avx2_only)
     print(f'CPU {info["cpu"]} ({info["arch"]}); flags: '
           f'{", ".join(info["flags"]) or "none of note"}; {cores} cores')
+    if avx2_only:
+        print('every library held to AVX2 (' + ', '.join(
+            f'{k}={v}' for k, v in AVX2_ONLY.items()) + '): an AVX2-only '
+            'CPU emulated on this one')
     print(f'instruction sets: {isas} (best first); ceilings per core: ' +
           '; '.join(f'{isa} {c["xnor_bitmacs"] / 1e9:.0f} G bit-MAC/s' +
                     (f', fp32 FMA {c["fp32_macs"] / 1e9:.0f} G MAC/s'
