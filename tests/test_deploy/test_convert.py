@@ -307,7 +307,7 @@ def test_a_frozen_classifier_runs_its_pool_and_int8_fc_in_one_call(
     if _native_int8_isa() is None:
         pytest.skip('no native int8 path on this CPU')
     cfg = copy.deepcopy(TOY_CLASSIFIER)
-    cfg['backbone']['base_channels'] = 16  # 64 channels: AMX where it is
+    cfg['backbone']['base_channels'] = 16  # 64 channels
     cfg['head'].update(in_channels=64, num_classes=40)
     torch.manual_seed(0)
     model = to_xnor(randomize_norms(build_model(cfg, scope='mmpretrain'),

@@ -152,7 +152,7 @@ def int8_paths():
 @pytest.mark.parametrize('shape,pool', [
     ((1, 64, 8, 12, 128), 2), ((2, 6, 7, 9, 24), 2), ((1, 20, 10, 10, 40), 2),
     ((1, 3, 4, 4, 1), 2), ((2, 128, 11, 14, 40), 2), ((1, 192, 6, 6, 80), 2),
-    ((1, 512, 7, 7, 1000), 7), ((3, 64, 5, 5, 24), 5),
+    ((1, 512, 7, 7, 1000), 7), ((17, 64, 5, 5, 24), 5),
     ((2, 20, 9, 10, 40), 3)])
 def test_pooled_int8_conv_is_exact(shape, pool):
     """The native pool + quantize + 1x1 int8 conv on every path gives bit
@@ -161,10 +161,12 @@ def test_pooled_int8_conv_is_exact(shape, pool):
     exactly, ``alpha * (sum - zp * sum(w)) + beta`` in float32. Shapes:
     channel counts that are not multiples of 4 (inputs) or 16 (outputs),
     odd sizes (the last row and column dropped), a batch of 2; on AVX-512
-    with AMX and without (channel counts in 64s: the AMX tiles, with pixel
-    counts not in 16s and output blocks not in 4s). Pools: 2x2 (a
+    with AMX and without (channel counts in 64s and at least 16 output
+    pixels: the AMX tiles, with pixel counts not in 16s and output blocks
+    not in 4s; fewer pixels run on VNNI either way). Pools: 2x2 (a
     downsample shortcut), 3x3, and the whole map (a global pool before a
-    classifier's fc: ResNet-18's 7x7 x 512 -> 1000)."""
+    classifier's fc: ResNet-18's 7x7 x 512 -> 1000 on one image, and 17
+    images' 5x5 maps on AMX)."""
     paths = int8_paths()
     if not paths:
         pytest.skip('no native library')

@@ -1577,8 +1577,9 @@ static void pool_int8_amx(const PoolInt8 &a, int64_t N, float *out,
 
 // pool: f >= 1 (above; 1 for an int8 linear layer: H = W = 1, a row of x
 // an image). Where AMX is usable and amx is 1, the AVX-512 path runs the
-// conv on it (C a multiple of 64); the sums, and so the outputs, are the
-// same.
+// conv on it (C a multiple of 64, and at least one tile of 16 output
+// pixels: fewer, a classifier's FC on one image, run faster on VNNI); the
+// sums, and so the outputs, are the same.
 extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
                                     int64_t W, int64_t C, const int8_t *w,
                                     const int32_t *wsum, int64_t O,
@@ -1590,7 +1591,8 @@ extern "C" int mmbnn_pool_int8_conv(const float *x, int64_t N, int64_t H,
   PoolInt8 a{x, pool, H, W, C, H / pool, W / pool, O, (C + 3) / 4, w, wsum,
              inv_scale, zp, alpha, beta};
 #ifdef MMBNN_AMX
-  if (isa == ISA_AVX512 && amx && C % 64 == 0 && amx_usable()) {
+  if (isa == ISA_AVX512 && amx && C % 64 == 0 &&
+      N * a.OH * a.OW >= 16 && amx_usable()) {
     pool_int8_amx(a, N, out, threads);
     return 0;
   }
