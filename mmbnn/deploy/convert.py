@@ -328,8 +328,9 @@ def _chainable(sequence, convs, state):
     """The fused Bi-Real convs of ``sequence`` in order, appended to
     ``convs``, or None if the sequence may not run as chains (see
     ``_ChainedSequence``); appended to ``state``: each conv and the
-    identity and version of every tensor of it and its BN, and the BN's
-    eps (what prepared chains were computed from). One walk, the modules'
+    identity and version of every tensor of it and its BN, the BN's eps,
+    and an int8 shortcut's weights and quantization (what prepared chains
+    were computed from). One walk, the modules'
     own dicts: Python between two library calls runs with cold caches."""
     for module in sequence._modules.values():
         if module._forward_hooks or module._forward_pre_hooks:
@@ -345,9 +346,12 @@ def _chainable(sequence, convs, state):
                 return None
             convs.append(module)
             shortcut = parts['shortcut']
-            state += (module, norm.eps, shortcut,
-                      type(shortcut) is not nn.Identity
-                      and _int8_shortcut(shortcut))
+            layer = type(shortcut) is not nn.Identity and \
+                _int8_shortcut(shortcut)
+            state += (module, norm.eps, shortcut, layer)
+            if layer:  # (its weights: the chain's call holds them)
+                state += (id(layer._int8_weights()[0]), layer.in_scale,
+                          layer.in_zero_point)
             for owner in (conv._buffers, norm._buffers, norm._parameters):
                 for t in owner.values():
                     if t is not None:

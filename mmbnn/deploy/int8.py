@@ -85,10 +85,14 @@ class _Int8Layer(nn.Module):
 
     def _int8_weights(self):
         """The op's weights for the library's int8 path
-        (``_native_weights``), made on first use."""
-        if self._native is None:
-            self._native = _native_weights(self.op, self.in_scale)
-        return self._native
+        (``_native_weights``), made on first use and again after
+        ``op.set_weight_bias`` or a new ``in_scale``."""
+        packed, cached = _prepacked(self.op), self._native
+        if cached is None or cached[0] is not packed or \
+                cached[1] != self.in_scale:
+            cached = self._native = (packed, self.in_scale, _native_weights(
+                self.op, self.in_scale))
+        return cached[2]
 
     def _dequantize(self, y):
         if self.pool is not None:
@@ -180,8 +184,9 @@ class Int8Conv2d(_Int8Layer):
         """``int8_stem``'s arguments after ``x`` where it runs this layer
         and the max-pool it took (``fuse_max_pools``: a ResNet stem), else
         None (the quantized op, then the pool). Decided once for a
-        configuration of the conv, the pool and the instruction set
-        (``_stem_plan``), and kept while it stays the same."""
+        configuration of the conv, its weights, the pool and the
+        instruction set (``_stem_plan``), and kept while it stays the
+        same."""
         op, pool = self.op, self.pool
         if pool is None or x.device.type != 'cpu' or x.dim() != 4:
             return None
@@ -191,11 +196,12 @@ class Int8Conv2d(_Int8Layer):
                pool.dilation, pool.ceil_mode, op.kernel_size, op.stride,
                op.padding, op.dilation, op.groups, op.in_channels,
                op.out_channels, self.in_scale, self.in_zero_point)
+        packed = _prepacked(op)  # (set_weight_bias makes a new one)
         cached = self.__dict__.get('_stem_plan_cache')
-        if cached is None or cached[0] != key:
+        if cached is None or cached[0] != key or cached[2] is not packed:
             self._stem = None  # (its alpha holds in_scale)
             cached = self.__dict__['_stem_plan_cache'] = (
-                key, self._stem_plan(isa))
+                key, self._stem_plan(isa), packed)
         return cached[1]
 
     def _stem_plan(self, isa):
@@ -360,6 +366,14 @@ def int8_stem(x: torch.Tensor, weights: StemWeights, stride: int,
     out = out.permute(0, 3, 1, 2)
     setattr(out, _BITS, (bits, out._version))
     return out
+
+
+def _prepacked(op):
+    """A quantized conv's or linear layer's prepacked weights: a new object
+    each time ``set_weight_bias`` sets them (compared by identity: their
+    ``==`` raises)."""
+    packed = op._packed_params
+    return getattr(packed, '_packed_params', packed)
 
 
 def _native_weights(op, in_scale):

@@ -184,6 +184,33 @@ def test_int8_shortcuts_run_inside_their_stage_chain(monkeypatch):
         assert pooled == [1] and seen[-1] == 2
 
 
+def test_chained_stages_follow_new_int8_shortcut_weights():
+    """New weights set on an int8 downsample shortcut's op
+    (``set_weight_bias``) after its stage prepared the chain it runs in are
+    seen: the outputs, bit for bit, of the same model given those weights
+    before it ever ran."""
+    import warnings
+
+    from mmbnn.deploy.convert import _int8_shortcut
+    from mmbnn.deploy.int8 import _quantized_weight
+    model = _int8_bireal(torch.Generator().manual_seed(8))
+    fresh = _int8_bireal(torch.Generator().manual_seed(8))
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # quantized tensors deprecated
+        model(x)
+        before = model(x)
+        for net in (model, fresh):
+            layer = _int8_shortcut(net.stages[2][0][0].shortcut)
+            layer.op.set_weight_bias(
+                _quantized_weight(-layer.op.weight().dequantize()),
+                layer.op.bias())
+        after = model(x)
+        for a, b in zip(after, fresh(x)):
+            assert a.equal(b)
+        assert before[1].equal(after[1]) and not before[2].equal(after[2])
+
+
 def test_frozen_stages_keep_their_plan_until_unfrozen(monkeypatch):
     """``freeze``: a frozen stage's prepared chains run without the checks
     of its weights and statistics, so a BN's statistics changed in place

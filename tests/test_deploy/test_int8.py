@@ -238,6 +238,40 @@ def test_int8_linear_is_exact(shape):
         assert torch.equal(layer(x), expected)
 
 
+def test_int8_layers_follow_new_weights():
+    """``op.set_weight_bias`` after a layer ran (its weights laid out for
+    the library made) is seen: the stem (conv and max-pool), the pooled
+    1x1 conv and the linear layer then give, bit for bit, what a layer made
+    with those weights from the start gives."""
+    torch.manual_seed(3)
+
+    def twins(make, out_range=(-4, 4)):
+        a, b = make(), make()  # two float layers, two sets of weights
+        return (Int8Conv2d(a, (-3, 3), out_range) if isinstance(a, nn.Conv2d)
+                else Int8Linear(a, (-3, 3), out_range),
+                Int8Conv2d(b, (-3, 3), out_range) if isinstance(b, nn.Conv2d)
+                else Int8Linear(b, (-3, 3), out_range))
+
+    stem = twins(lambda: nn.Conv2d(3, 16, 3, 1, 1))
+    pooled = twins(lambda: nn.Conv2d(64, 16, 1))
+    linear = twins(lambda: nn.Linear(64, 10))
+    for layer in stem:
+        layer.pool = nn.MaxPool2d(2)
+    for layer in pooled:
+        layer.pre_pool = nn.AvgPool2d(2, ceil_mode=True)
+    cases = [(stem, torch.randn(2, 3, 12, 12)),
+             (pooled, torch.randn(2, 64, 8, 8)),
+             (linear, torch.randn(5, 64))]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # quantized tensors deprecated
+        for (layer, fresh), x in cases:
+            before = layer(x)
+            layer.op.set_weight_bias(fresh.op.weight(), fresh.op.bias())
+            after = layer(x)
+            assert torch.equal(after, fresh(x)), type(layer)
+            assert not torch.equal(after, before), type(layer)
+
+
 def stem_paths():
     """The native int8 stem paths this machine runs: scalar with any
     library, AVX-512 where the CPU has AMX and the OS lets it be used."""
