@@ -95,17 +95,15 @@ class _ChainedSequence:
 
     def forward(self, x):
         isa = select_isa()
-        hooks = _global_hooks()
         packed = _cached_bits(x)
         layout = _layout(x, packed, isa)
         plan = _PLANS.get(self)
-        if plan is not None and plan[0] == layout and not hooks and \
-                self.__dict__.get('_mmbnn_frozen') and not self.training:
+        if plan is not None and plan[0] == layout and _runs_frozen(self):
             return self._run(plan[2], x, packed)
         convs = None
         state = []
         if x.dtype == torch.float32 and x.device.type == 'cpu' and \
-                x.dim() == 4 and isa != 'reference' and not hooks:
+                x.dim() == 4 and isa != 'reference' and not _global_hooks():
             convs = _chainable(self, [], state)
         if not convs:
             # (a frozen plan is not kept past a run that would change it)
@@ -174,10 +172,9 @@ class _ChainedBiRealResNet(BiRealResNet):
 
     def _run_stages(self, x):
         stages = self.stages
-        if not self.__dict__.get('_mmbnn_frozen') or self.training or \
-                _global_hooks() or any(
-                    s._forward_hooks or s._forward_pre_hooks
-                    or not s.__dict__.get('_mmbnn_frozen') for s in stages):
+        if not _runs_frozen(self) or any(
+                _hooked(s) or not s.__dict__.get('_mmbnn_frozen')
+                for s in stages):
             return super()._run_stages(x)
         plans = tuple(_PLANS.get(stage) for stage in stages)
         packed = _cached_bits(x)
@@ -227,8 +224,7 @@ class _ChainedClassifier:
 def _pooled_fc(model):
     """The fc of a ``_ChainedClassifier`` that may run on its backbone's
     pooled output in one call now (see there), else None."""
-    if not model.__dict__.get('_mmbnn_frozen') or model.training or \
-            _global_hooks():
+    if not _runs_frozen(model):
         return None
     kinds = sys.modules['mmpretrain.models']
     neck, head = model._modules.get('neck'), model._modules.get('head')
@@ -239,10 +235,7 @@ def _pooled_fc(model):
     if type(gap) is not nn.AdaptiveAvgPool2d or \
             gap.output_size not in (1, (1, 1)) or type(fc) is not Int8Linear:
         return None
-    for module in (neck, gap, head, fc):
-        if module._forward_hooks or module._forward_pre_hooks:
-            return None
-    return fc
+    return None if any(map(_hooked, (neck, gap, head, fc))) else fc
 
 
 @lru_cache(maxsize=None)
@@ -297,6 +290,19 @@ def _global_hooks():
         _module_hooks._global_forward_pre_hooks
 
 
+def _hooked(module):
+    """Whether ``module`` has a forward hook (a native call that skips its
+    forward would not fire it)."""
+    return module._forward_hooks or module._forward_pre_hooks
+
+
+def _runs_frozen(module):
+    """Whether a frozen module (``freeze``) may skip its checks now: in
+    eval mode, with no global forward hook."""
+    return module.__dict__.get('_mmbnn_frozen') and not module.training \
+        and not _global_hooks()
+
+
 def _residual(shortcut, x):
     """A chain's first residual: ``x``, or its shortcut module's output,
     float32."""
@@ -311,11 +317,11 @@ def _int8_shortcut(shortcut):
     with no hooks on any of them; else None."""
     modules = shortcut._modules.values() \
         if type(shortcut) is nn.Sequential else (shortcut,)
-    if shortcut._forward_hooks or shortcut._forward_pre_hooks:
+    if _hooked(shortcut):
         return None
     layers = []
     for module in modules:
-        if module._forward_hooks or module._forward_pre_hooks:
+        if _hooked(module):
             return None
         if type(module) is Int8Conv2d and module.pre_pool is not None:
             layers.append(module)
@@ -333,16 +339,15 @@ def _chainable(sequence, convs, state):
     were computed from). One walk, the modules'
     own dicts: Python between two library calls runs with cold caches."""
     for module in sequence._modules.values():
-        if module._forward_hooks or module._forward_pre_hooks:
+        if _hooked(module):
             return None
         kind = type(module)
         if kind is _FusedBiRealConv:
             parts = module._modules
             conv, norm = parts['conv'], parts['norm']
-            if conv._forward_hooks or conv._forward_pre_hooks or \
-                    type(conv) is not XnorConv2d or conv.groups != 1 or \
-                    type(norm) is not nn.BatchNorm2d or norm.training or \
-                    not _hardtanh_clip(parts['act']):
+            if _hooked(conv) or type(conv) is not XnorConv2d or \
+                    conv.groups != 1 or type(norm) is not nn.BatchNorm2d or \
+                    norm.training or not _hardtanh_clip(parts['act']):
                 return None
             convs.append(module)
             shortcut = parts['shortcut']

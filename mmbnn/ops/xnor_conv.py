@@ -269,6 +269,15 @@ def nchw_view(out_shape):
     return (n, o, oh, ow), (oh * ow * o, 1, ow * o, o)
 
 
+def _reads(call, out_shape, residual):
+    """Whether the prepared ``call`` reads the sign bits of a native output
+    of ``out_shape`` (``(N, OH, OW, O)``) as its packed input and, with
+    ``residual``, adds that output (channels-last) as its residual."""
+    shape, stride = nchw_view(out_shape)
+    return call.packed_input and call.shape == shape and (not residual or (
+        call.residual_shape == shape and call.residual_stride == stride))
+
+
 def _run_native(args, count, x, packed, residual, out, bits, scratch,
                 shortcut, isa):
     """``mmbnn_conv_chain``: ``count`` prepared convs (``args``) on the
@@ -310,10 +319,7 @@ class ConvChain:
             raise ValueError("the shortcut's output is not the first conv's "
                              "residual")
         for prev, call in zip(calls, calls[1:]):
-            shape, stride = nchw_view(prev.out_shape)
-            if not call.packed_input or call.shape != shape or \
-                    call.residual_shape != shape or \
-                    call.residual_stride != stride:
+            if not _reads(call, prev.out_shape, residual=True):
                 raise ValueError('each conv of a chain reads the previous '
                                  "one's bits and adds its output")
         if any(call.bits_shape is None for call in calls) or \
@@ -371,12 +377,8 @@ class ChainSequence:
     def __init__(self, chains):
         chains = list(chains)
         for prev, chain in zip(chains, chains[1:]):
-            shape, stride = nchw_view(prev.last.out_shape)
-            first = chain.first
-            if not first.packed_input or first.shape != shape or \
-                    chain.shortcut is None and (
-                        first.residual_shape != shape
-                        or first.residual_stride != stride):
+            if not _reads(chain.first, prev.last.out_shape,
+                          residual=chain.shortcut is None):
                 raise ValueError("each chain reads the previous one's output")
         if len({chain.first.isa for chain in chains}) != 1:
             raise ValueError('the chains run on one instruction set')

@@ -1369,14 +1369,22 @@ static void pool_quantize_row(const PoolInt8 &a, int64_t n, int64_t oy,
 }
 
 #ifdef MMBNN_X86
+// quantize_u8's steps after the multiply by 1 / scale, 16 lanes (int32),
+// but the clamp to [0, 255] (which saturating packs may give instead).
+__attribute__((target("avx512f"), always_inline)) static inline __m512i
+quantize_unclamped_avx512(__m512 t, __m512i zp) {
+  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-1e9f)),
+                    _mm512_set1_ps(1e9f));
+  return _mm512_add_epi32(_mm512_cvtps_epi32(t), zp);
+}
+
 // quantize_u8's steps after the multiply by 1 / scale, 16 lanes (int32).
 __attribute__((target("avx512f"), always_inline)) static inline __m512i
 quantize_scaled_avx512(__m512 t, __m512i zp) {
-  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-1e9f)),
-                    _mm512_set1_ps(1e9f));
-  const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(t), zp);
-  return _mm512_min_epi32(_mm512_max_epi32(v, _mm512_setzero_si512()),
-                          _mm512_set1_epi32(255));
+  return _mm512_min_epi32(
+      _mm512_max_epi32(quantize_unclamped_avx512(t, zp),
+                       _mm512_setzero_si512()),
+      _mm512_set1_epi32(255));
 }
 
 // The int8 steps' output transform, 16 channels from o0 (lanes from O on
@@ -1821,26 +1829,23 @@ static void stem_vpool(const StemArgs &a, const int32_t *hring, int64_t n,
 #ifdef MMBNN_AMX
 // One row of the quantized plane: W pixels of C floats to Cp bytes each
 // (zeros after the C), via tmp (W * C + 64 bytes): 64 values a step
-// quantized to int32 (quantize_u8's rounding; no clamp to [0, 255] there:
-// the saturating packs to int16 and then to uint8 give it) and put back in
+// quantized to int32 (quantize_unclamped_avx512: the saturating packs to
+// int16 and then to uint8 give the clamp to [0, 255]) and put back in
 // order (the packs interleave the four vectors a 128-bit lane at a time).
 __attribute__((target("avx512f,avx512bw,avx512vbmi2"))) static void
 stem_quantize_row(const float *src, int64_t W, int64_t C, int64_t Cp,
                   float inv_scale, int zp, uint8_t *tmp, uint8_t *d) {
   const int64_t n = W * C;
   const __m512 inv = _mm512_set1_ps(inv_scale);
-  const __m512 lo = _mm512_set1_ps(-1e9f), hi = _mm512_set1_ps(1e9f);
   const __m512i z = _mm512_set1_epi32(zp);
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
                                           14, 3, 7, 11, 15);
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
     __m512i v[4];
-    for (int k = 0; k < 4; ++k) {
-      const __m512 t = _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * k), inv);
-      v[k] = _mm512_add_epi32(
-          _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(t, lo), hi)), z);
-    }
+    for (int k = 0; k < 4; ++k)
+      v[k] = quantize_unclamped_avx512(
+          _mm512_mul_ps(_mm512_loadu_ps(src + i + 16 * k), inv), z);
     const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]),
                                               _mm512_packs_epi32(v[2], v[3]));
     _mm512_storeu_si512(tmp + i, _mm512_permutexvar_epi32(order, bytes));
