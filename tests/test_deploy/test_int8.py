@@ -245,12 +245,10 @@ def test_int8_layers_follow_new_weights():
     with those weights from the start gives."""
     torch.manual_seed(3)
 
-    def twins(make, out_range=(-4, 4)):
-        a, b = make(), make()  # two float layers, two sets of weights
-        return (Int8Conv2d(a, (-3, 3), out_range) if isinstance(a, nn.Conv2d)
-                else Int8Linear(a, (-3, 3), out_range),
-                Int8Conv2d(b, (-3, 3), out_range) if isinstance(b, nn.Conv2d)
-                else Int8Linear(b, (-3, 3), out_range))
+    def twins(make):  # two float layers (two sets of weights) in int8
+        return tuple((Int8Conv2d if isinstance(layer, nn.Conv2d)
+                      else Int8Linear)(layer, (-3, 3), (-4, 4))
+                     for layer in (make(), make()))
 
     stem = twins(lambda: nn.Conv2d(3, 16, 3, 1, 1))
     pooled = twins(lambda: nn.Conv2d(64, 16, 1))
